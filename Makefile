@@ -1,0 +1,30 @@
+# The two commands of the README:
+#   make demo   - set up a virtual environment and run the end-to-end demo
+#   make test   - set up a virtual environment with the test extras and run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+
+.PHONY: demo test bench protos
+
+$(VENV)/.base: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.base
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.base
+	$(PY) -m gpugraph.demo
+
+test: $(VENV)/.test
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+bench: $(VENV)/.test
+	$(PY) -m pytest -q -p no:cacheprovider bench --benchmark-columns=min,median,mean,rounds
+
+protos: $(VENV)/.test
+	$(PY) protos/generate.py

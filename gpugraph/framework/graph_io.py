@@ -1,0 +1,291 @@
+"""The one module where Graphs meet ``GraphDef`` protos: export (``as_graph_def``) and import.
+
+Example:
+    >>> g = tf.Graph()
+    >>> with g.as_default():
+    ...     tf.constant(1.0, name="c")
+    >>> gd = g.as_graph_def()
+    >>> with tf.Graph().as_default():
+    ...     (c,) = tf.import_graph_def(gd, return_elements=["c:0"], name="")
+"""
+
+import os
+
+from google.protobuf import message as _pb_message
+from google.protobuf import text_format
+
+from gpugraph.framework import attrs as attr_lib
+from gpugraph.framework import device as device_lib
+from gpugraph.framework import ops, registry, tensor_shape
+from gpugraph.protos import attr_value_pb2, graph_pb2, node_def_pb2, versions_pb2
+
+# The GraphDef producer version we write: the one TensorFlow 2.21 writes, so TF reads our graphs
+# with no compatibility rewrites.
+GRAPH_DEF_VERSION = 2474
+GRAPH_DEF_VERSION_MIN_CONSUMER = 0
+GRAPH_DEF_VERSION_MIN_PRODUCER = 0
+
+
+def graph_def_versions(graph):
+    if graph._graph_def_versions is not None:
+        return graph._graph_def_versions
+    return versions_pb2.VersionDef(producer=GRAPH_DEF_VERSION, min_consumer=GRAPH_DEF_VERSION_MIN_CONSUMER)
+
+
+def _input_name(t):
+    return t.op.name if t.value_index == 0 else f"{t.op.name}:{t.value_index}"
+
+
+def node_def_of(op, add_shapes=False):
+    nd = node_def_pb2.NodeDef(name=op.name, op=op.type, device=op.device)
+    nd.input.extend(_input_name(t) for t in op._inputs)
+    nd.input.extend("^" + c.name for c in op._control_inputs)
+    for key, av in op._attrs.items():
+        nd.attr[key].CopyFrom(av)
+    if add_shapes and op._outputs:
+        shapes = attr_value_pb2.AttrValue()
+        for t in op._outputs:
+            shapes.list.shape.add().CopyFrom(t.shape.as_proto())
+        nd.attr["_output_shapes"].CopyFrom(shapes)
+    return nd
+
+
+def graph_to_graph_def(graph, from_version=None, add_shapes=False):
+    gd = graph_pb2.GraphDef()
+    gd.versions.CopyFrom(graph_def_versions(graph))
+    if graph._function_library is not None:
+        gd.library.CopyFrom(graph._function_library)
+    for op in graph._ops:
+        if from_version is not None and op._id <= from_version:
+            continue
+        gd.node.add().CopyFrom(node_def_of(op, add_shapes))
+    return gd
+
+
+def parse_graph_def(data, source="GraphDef"):
+    """A GraphDef from serialized bytes (binary, or text format as a fallback); clear error otherwise."""
+    gd = graph_pb2.GraphDef()
+    try:
+        gd.ParseFromString(data)
+        return gd
+    except _pb_message.DecodeError as binary_error:
+        try:
+            text_format.Parse(data.decode("utf-8"), gd)
+            return gd
+        except (UnicodeDecodeError, text_format.ParseError):
+            raise ValueError(f"{source}: could not parse {len(data)} bytes as a GraphDef (binary or "
+                             f"text format): {binary_error}") from None
+
+
+def _parse_input(name):
+    """'^x' -> ('x', -1); 'x:1' -> ('x', 1); 'x' -> ('x', 0)."""
+    if name.startswith("^"):
+        return name[1:], -1
+    op_name, sep, index = name.rpartition(":")
+    if sep and index.isdigit():
+        return op_name, int(index)
+    return name, 0
+
+
+def import_graph_def(graph_def, input_map=None, return_elements=None, name=None, op_dict=None,
+                     producer_op_list=None):
+    """``tf.import_graph_def``: adds the nodes of ``graph_def`` to the default graph.
+
+    ``input_map`` maps names in ``graph_def`` ("x:0", "x", or "^x" for control inputs) to Tensors
+    (Operations for "^x"); ``return_elements`` names tensors ("op:0") or operations ("op") to
+    return; ``name`` prefixes every node (default "import"; "" for none).
+    Accepts a GraphDef proto, or its serialized bytes.
+    """
+    if isinstance(graph_def, (bytes, bytearray)):
+        graph_def = parse_graph_def(bytes(graph_def))
+    if not isinstance(graph_def, graph_pb2.GraphDef):
+        if hasattr(graph_def, "SerializeToString") and hasattr(graph_def, "node"):
+            graph_def = parse_graph_def(graph_def.SerializeToString())  # e.g. TensorFlow's own proto
+        else:
+            raise TypeError(f"import_graph_def expects a GraphDef, got {type(graph_def).__name__}")
+    graph = ops.get_default_graph()
+    input_map = dict(input_map or {})
+    normalized_map = {}
+    for key, value in input_map.items():
+        src, index = _parse_input(key)
+        if index == -1:
+            normalized_map[(src, -1)] = value if isinstance(value, ops.Operation) else value.op
+        else:
+            normalized_map[(src, index)] = value if isinstance(value, ops.Tensor) else \
+                graph.as_graph_element(value) if isinstance(value, str) else \
+                __import__("gpugraph.framework.op_builder", fromlist=["x"]).convert_to_tensor(value)
+    with ops.name_scope(name, "import", list(v for v in normalized_map.values())) as scope:
+        prefix = scope
+    return _import_nodes(graph, graph_def, prefix, normalized_map, return_elements)
+
+
+def _import_nodes(graph, graph_def, prefix, input_map, return_elements):
+    was_empty = not graph._ops
+    nodes = {nd.name: nd for nd in graph_def.node}
+    if len(nodes) != len(graph_def.node):
+        seen = set()
+        for nd in graph_def.node:
+            if nd.name in seen:
+                raise ValueError(f"GraphDef has two nodes named {nd.name!r}")
+            seen.add(nd.name)
+    used_map_keys = set()
+    created = {}
+    # Pass 1: create every Operation (outputs typed from attrs), so back edges can be wired later.
+    for nd in graph_def.node:
+        spec = registry.lookup(nd.op)
+        if spec is None:
+            raise ValueError(f"GraphDef node {nd.name!r} uses op type {nd.op!r}, which gpugraph does not "
+                             f"support (no op registered with that name)")
+        attr_values = {k: _copy_attr(v) for k, v in nd.attr.items()}
+        for key, attr_spec in spec.attrs.items():
+            if key not in attr_values:
+                if not attr_spec.has_default:
+                    raise ValueError(f"GraphDef node {nd.name!r} ({nd.op}) is missing required attr {key!r}")
+                attr_values[key] = attr_lib.to_attr_value(attr_spec.type, attr_spec.default)
+        if "_class" in attr_values and prefix:
+            cls = attr_values["_class"]
+            rewritten = [(b"loc:@" + prefix.encode() + s[5:]) if s.startswith(b"loc:@") else s
+                         for s in cls.list.s]
+            del cls.list.s[:]
+            cls.list.s.extend(rewritten)
+        try:
+            output_dtypes = spec.output_dtypes(ops.signature_attrs(spec, attr_values))
+        except (KeyError, ValueError, TypeError) as e:
+            raise ValueError(f"GraphDef node {nd.name!r} ({nd.op}) has bad attrs: {e}") from None
+        new_name = prefix + nd.name
+        if new_name in graph._ops_by_name:
+            raise ValueError(f"cannot import node {nd.name!r}: the graph already has a node named {new_name!r}")
+        device = device_lib.canonical_name(nd.device) if nd.device else ""
+        if graph._device_stack:
+            op_tmp = ops.Operation(graph, new_name, nd.op, spec, attr_values, device, ())
+            device = _merge_scope_device(graph, op_tmp, device)
+        op = ops.Operation(graph, new_name, nd.op, spec, attr_values, device, output_dtypes)
+        created[nd.name] = op
+    # Pass 2: wire inputs (respecting input_map) and check dtypes.
+    for nd in graph_def.node:
+        op = created[nd.name]
+        data, controls = [], []
+        for inp in nd.input:
+            src, index = _parse_input(inp)
+            if (src, index) in input_map:
+                used_map_keys.add((src, index))
+                mapped = input_map[(src, index)]
+                (controls if index == -1 else data).append(mapped)
+                continue
+            if src not in created:
+                raise ValueError(f"GraphDef node {nd.name!r} has input {inp!r}, but there is no node "
+                                 f"named {src!r} in the GraphDef")
+            src_op = created[src]
+            if index == -1:
+                controls.append(src_op)
+            else:
+                if index >= len(src_op._outputs):
+                    raise ValueError(f"GraphDef node {nd.name!r} has input {inp!r}, but node {src!r} "
+                                     f"({src_op.type}) has only {len(src_op._outputs)} outputs")
+                data.append(src_op._outputs[index])
+        expected = op._spec.input_dtypes(ops.signature_attrs(op._spec, op._attrs))
+        if len(expected) != len(data):
+            raise ValueError(f"GraphDef node {nd.name!r} ({nd.op}) has {len(data)} data inputs, but the op "
+                             f"takes {len(expected)}")
+        for i, (t, want) in enumerate(zip(data, expected)):
+            if t.dtype != want and t.dtype.base_dtype != want:
+                raise ValueError(f"GraphDef node {nd.name!r} ({nd.op}): input {i} ({nd.input[i]!r}) has "
+                                 f"dtype {t.dtype.name}, expected {want.name}")
+        op._inputs = data
+        for t in data:
+            t._consumers.append(op)
+        op._control_inputs = list(dict.fromkeys(controls))
+        for c in op._control_inputs:
+            c._control_outputs.append(op)
+    unused = [k for k in input_map if k not in used_map_keys]
+    if unused:
+        names = [("^" + s) if i == -1 else f"{s}:{i}" for s, i in unused]
+        raise ValueError(f"input_map refers to names not in the graph_def: {', '.join(sorted(names))}")
+    # Pass 3: add to the graph in an order where inputs come first, then infer shapes.
+    for op in _topological(created, graph_def):
+        graph._add_op(op)
+        graph._mark_name_used(op.name)
+        _apply_imported_shapes(op)
+    if was_empty and graph_def.HasField("versions"):
+        graph._graph_def_versions = versions_pb2.VersionDef()
+        graph._graph_def_versions.CopyFrom(graph_def.versions)
+    if graph_def.HasField("library") and graph_def.library.ByteSize():
+        if graph._function_library is None:
+            graph._function_library = type(graph_def.library)()
+        graph._function_library.MergeFrom(graph_def.library)
+    if return_elements is None:
+        return None
+    results = []
+    for name in return_elements:
+        if isinstance(name, bytes):
+            name = name.decode()
+        src, index = _parse_input(name)
+        if src not in created:
+            raise ValueError(f"return_elements names {name!r}, which is not in the imported graph")
+        if ":" in name:
+            op = created[src]
+            if index >= len(op._outputs):
+                raise ValueError(f"return_elements names {name!r}, but {src!r} has {len(op._outputs)} outputs")
+            results.append(op._outputs[index])
+        else:
+            results.append(created[src])
+    return results
+
+
+def _copy_attr(av):
+    new = attr_value_pb2.AttrValue()
+    new.CopyFrom(av)
+    return new
+
+
+def _merge_scope_device(graph, op, device):
+    spec = device_lib.DeviceSpec.from_string(device)
+    scoped = device_lib.DeviceSpec.from_string(graph._requested_device(op))
+    return scoped.make_merged_spec(spec).to_string()
+
+
+def _topological(created, graph_def):
+    """Imported ops ordered so that every op comes after its inputs (back edges of loops ignored)."""
+    members = set(created.values())
+    order, seen = [], set()
+    for root in (created[nd.name] for nd in graph_def.node):
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(_predecessors(root)))]
+        while stack:
+            node, it = stack[-1]
+            for nxt in it:
+                if nxt in members and nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, iter(_predecessors(nxt))))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def _predecessors(op):
+    return [t.op for t in op._inputs] + op._control_inputs
+
+
+def _apply_imported_shapes(op):
+    try:
+        ops._infer_shapes(op)
+    except ValueError:
+        raise
+    if "_output_shapes" in op._attrs:
+        shapes = op._attrs["_output_shapes"].list.shape
+        for t, s in zip(op._outputs, shapes):
+            try:
+                t._shape = t._shape.merge_with(tensor_shape.TensorShape(s))
+            except ValueError:
+                pass  # shape inference is authoritative; a stale _output_shapes hint is ignored
+
+
+def read_graph_def_file(path):
+    """Reads a .pb / .pbtxt GraphDef file, naming the file in any error."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return parse_graph_def(data, source=os.fspath(path))

@@ -1,0 +1,1 @@
+"""``gpugraph.linalg``: filled from the op modules' EXPORTS tables (see gpugraph/_api.py)."""

@@ -1,0 +1,1 @@
+"""``gpugraph.math``: filled from the op modules' EXPORTS tables (see gpugraph/_api.py)."""

@@ -1,0 +1,251 @@
+"""Compile a pruned subgraph into an execution plan once; then run it as a flat loop.
+
+A plan is a list of steps ``(kernel, ctx, input_slots, output_slots, slots_to_free)`` over a list of
+value slots. Compiling does all the graph work — pruning to what the fetches need, ordering,
+constant pre-loading, aliasing of Identity, kernel lookup, last-use analysis — so ``Plan.run`` does
+no graph walking and no name lookups. Per-run Python work is proportional to the plan length.
+
+Room is left for the later pieces: each step records its device kind (GPU steps will carry a stream
+and events), and a step's kernel may itself be a sub-plan (v1 control-flow frames).
+
+Example:
+    >>> plan = compile_plan(graph, fetches=[y], feeds=[x], targets=[], state=SessionState())
+    >>> plan.run([np.ones((1, 3), np.float32)])                       # doctest: +SKIP
+"""
+
+import numpy as np
+
+from gpugraph import errors
+from gpugraph.framework import ops
+from gpugraph.runtime.state import RefCell, freeze
+
+# Ops whose output is their (non-ref) input, unchanged: their output shares the input's slot.
+_ALIAS_OPS = frozenset({"Identity", "StopGradient", "Snapshot", "PreventGradient"})
+
+
+class KernelContext:
+    """What a kernel sees besides its inputs: attrs (Python values), node identity, session state.
+
+    Kernels read ``ctx.attrs["transpose_a"]``; string attrs arrive as ``str``; type attrs as DType.
+    """
+
+    __slots__ = ("op", "node_name", "op_type", "attrs", "state", "output_dtypes", "device", "cache")
+
+    def __init__(self, op, state, device="CPU"):
+        self.op = op
+        self.node_name = op.name
+        self.op_type = op.type
+        self.attrs = op.kernel_attrs()
+        self.state = state
+        self.output_dtypes = [t.dtype.base_dtype.as_numpy_dtype for t in op.outputs]
+        self.device = device
+        self.cache = {}  # kernels may memoise attr-derived values here (per node, per session)
+
+    def error(self, message, cls=errors.InvalidArgumentError):
+        """An OpError naming this node: ``raise ctx.error("bad shape")``."""
+        return cls(None, self.op, f"node '{self.node_name}' ({self.op_type}): {message}")
+
+
+def _deref(value):
+    return value.read() if isinstance(value, RefCell) else value
+
+
+def _deref_wrapper(fn, ref_positions):
+    def run(ctx, *args):
+        args = list(args)
+        for i in ref_positions:
+            args[i] = args[i].read()
+        return fn(ctx, *args)
+    return run
+
+
+class Plan:
+    """An immutable, compiled execution plan for one (fetches, feeds, targets) signature."""
+
+    def __init__(self, steps, n_slots, initial, feed_slots, fetch_slots, step_ops):
+        self.steps = steps
+        self.n_slots = n_slots
+        self.initial = initial
+        self.feed_slots = feed_slots
+        self.fetch_slots = fetch_slots
+        self.step_ops = step_ops
+        self.graph_version = None
+
+    def run(self, feed_values):
+        """Runs the plan with feed values in ``feed_slots`` order; returns fetch values in order."""
+        vals = list(self.initial)
+        for slot, value in zip(self.feed_slots, feed_values):
+            vals[slot] = value
+        i = -1
+        try:
+            with np.errstate(all="ignore"):
+                for i, (fn, ctx, ins, outs, frees) in enumerate(self.steps):
+                    result = fn(ctx, *[vals[j] for j in ins])
+                    if outs.__class__ is int:
+                        vals[outs] = result
+                    elif outs:
+                        for slot, value in zip(outs, result):
+                            vals[slot] = value
+                    for j in frees:
+                        vals[j] = None
+        except errors.OpError as e:
+            raise self._annotate(i, e) from None
+        except Exception as e:  # a kernel bug or bad input: name the node and op
+            raise self._annotate(i, e) from e
+        return [_fetch_value(vals[s]) for s in self.fetch_slots]
+
+    def _annotate(self, index, exc):
+        op = self.step_ops[index] if 0 <= index < len(self.step_ops) else None
+        if op is None:
+            return exc
+        where = f"node '{op.name}' ({op.type})"
+        if isinstance(exc, errors.OpError):
+            if where in exc.message:
+                return exc
+            return type(exc)(None, op, f"{exc.message}\n\t [[{where}]]")
+        inputs = ", ".join(f"{t.name} {t.dtype.name}{t.shape}" for t in op.inputs)
+        return errors.InvalidArgumentError(
+            None, op, f"{where} failed: {type(exc).__name__}: {exc} (inputs: {inputs or 'none'})")
+
+
+def _fetch_value(value):
+    if isinstance(value, RefCell):
+        value = value.read()
+    if isinstance(value, np.ndarray) and not value.flags.writeable:
+        return value.copy()  # never hand out the session's own buffers
+    return value
+
+
+def _needed_ops(fetch_tensors, target_ops, fed):
+    """Ops that must run, in an order where every op follows its inputs (creation order tie-break)."""
+    needed = set()
+    stack = [t.op for t in fetch_tensors if t not in fed] + list(target_ops)
+    while stack:
+        op = stack.pop()
+        if op in needed:
+            continue
+        needed.add(op)
+        for t in op._inputs:
+            if t not in fed and t.op not in needed:
+                stack.append(t.op)
+        for c in op._control_inputs:
+            if c not in needed:
+                stack.append(c)
+    # Kahn's algorithm over the needed subgraph, preferring creation order.
+    import heapq
+    indegree = {}
+    users = {}
+    for op in needed:
+        preds = {t.op for t in op._inputs if t not in fed and t.op in needed} | \
+            {c for c in op._control_inputs if c in needed}
+        indegree[op] = len(preds)
+        for p in preds:
+            users.setdefault(p, []).append(op)
+    ready = [(op._id, op) for op, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, op = heapq.heappop(ready)
+        order.append(op)
+        for u in users.get(op, ()):
+            indegree[u] -= 1
+            if indegree[u] == 0:
+                heapq.heappush(ready, (u._id, u))
+    if len(order) != len(needed):
+        stuck = sorted(op.name for op, d in indegree.items() if d > 0)[:5]
+        raise errors.InvalidArgumentError(
+            None, None, f"the graph has a cycle among nodes {stuck} (v1 while loops need their frame ops)")
+    return order
+
+
+def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU"):
+    """Builds a :class:`Plan`. ``fetches``/``feeds`` are Tensors, ``targets`` Operations."""
+    fed = set(feeds)
+    order = _needed_ops(fetches, targets, fed)
+    slot_of = {}
+    n_slots = 0
+
+    def new_slot():
+        nonlocal n_slots
+        n_slots += 1
+        return n_slots - 1
+
+    feed_slots = []
+    for t in feeds:
+        slot_of[t] = new_slot()
+        feed_slots.append(slot_of[t])
+    initial_values = {}
+    steps_spec = []  # (op, kernel, input_slots, output_slots)
+    for op in order:
+        if op.type == "Placeholder":
+            if op.outputs[0] not in fed:
+                t = op.outputs[0]
+                raise errors.InvalidArgumentError(
+                    None, op, f"You must feed a value for placeholder tensor '{op.name}' with dtype "
+                              f"{t.dtype.name} and shape {t.shape}")
+            continue
+        spec = op.op_spec
+        if op.type == "Const":
+            value = freeze(_const_value(op))
+            slot = new_slot()
+            slot_of[op.outputs[0]] = slot
+            initial_values[slot] = value
+            continue
+        if op.type in _ALIAS_OPS and op._inputs and not op._inputs[0].dtype._is_ref_dtype \
+                and op._inputs[0] in slot_of:
+            slot_of[op.outputs[0]] = slot_of[op._inputs[0]]
+            continue
+        kernel = spec.kernel_for(device_kind) if spec is not None else None
+        if kernel is None:
+            raise errors.UnimplementedError(
+                None, op, f"no {device_kind} kernel for op {op.type} (node '{op.name}')")
+        ref_positions = [i for i, (t, want) in enumerate(zip(op._inputs, spec.input_dtypes(ops.signature_attrs(spec, op._attrs))))
+                         if t.dtype._is_ref_dtype and not want._is_ref_dtype]
+        if ref_positions:
+            kernel = _deref_wrapper(kernel, ref_positions)
+        ins = tuple(slot_of[t] for t in op._inputs)
+        outs = [t for t in op.outputs]
+        for t in outs:
+            if t not in slot_of:
+                slot_of[t] = new_slot()
+        steps_spec.append((op, kernel, ins, tuple(slot_of[t] for t in outs)))
+
+    fetch_slots = []
+    for t in fetches:
+        if t not in slot_of:
+            raise errors.InvalidArgumentError(None, t.op, f"cannot fetch {t.name}: it is not computed")
+        fetch_slots.append(slot_of[t])
+
+    # Last use of each slot, so intermediates are freed as soon as nothing else reads them.
+    keep = set(fetch_slots) | set(initial_values)
+    last_use = {}
+    for idx, (_, _, ins, _) in enumerate(steps_spec):
+        for s in ins:
+            last_use[s] = idx
+    frees_at = [[] for _ in steps_spec]
+    for s, idx in last_use.items():
+        if s not in keep:
+            frees_at[idx].append(s)
+    # Outputs nobody reads are dropped right after their step.
+    read = set(last_use) | keep
+    for idx, (_, _, _, outs) in enumerate(steps_spec):
+        for s in outs:
+            if s not in read:
+                frees_at[idx].append(s)
+
+    steps, step_ops = [], []
+    for (op, kernel, ins, outs), frees in zip(steps_spec, frees_at):
+        ctx = KernelContext(op, state, device_kind)
+        single = len(op.outputs) == 1
+        out_spec = outs[0] if single else outs
+        steps.append((kernel, ctx, ins, out_spec, tuple(sorted(set(frees)))))
+        step_ops.append(op)
+    initial = [None] * n_slots
+    for s, v in initial_values.items():
+        initial[s] = v
+    return Plan(steps, n_slots, initial, feed_slots, fetch_slots, step_ops)
+
+
+def _const_value(op):
+    from gpugraph.framework import tensor_util
+    return tensor_util.MakeNdarray(op._attrs["value"].tensor)

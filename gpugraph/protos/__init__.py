@@ -1,0 +1,1 @@
+"""Generated protobuf bindings (see protos/generate.py)."""

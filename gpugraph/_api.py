@@ -11,31 +11,20 @@ An entry may be ``"public_name=function_name"`` when the Python name differs.
 
 import importlib
 
-OP_MODULES = [
-    "gpugraph.ops.core_ops",
-    "gpugraph.ops.math_ops",
-    "gpugraph.ops.nn_ops",
-    "gpugraph.ops.array_ops",
-    "gpugraph.ops.state_ops",
-    "gpugraph.ops.random_ops",
-    "gpugraph.ops.variables",
-    "gpugraph.ops.variable_scope",
-    "gpugraph.ops.init_ops",
-]
+
+def _op_modules():
+    """Every module of ``gpugraph.ops``; each imports the modules it builds on, so order is free."""
+    import pkgutil
+    import gpugraph.ops
+    return sorted(f"gpugraph.ops.{m.name}" for m in pkgutil.iter_modules(gpugraph.ops.__path__))
 
 
 def install(package):
     """Imports every op module and binds its exports onto ``package`` and its namespace modules."""
-    import sys
-    for module_name in OP_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name == module_name:
-                continue  # a family not written yet
-            raise
+    for module_name in _op_modules():
+        module = importlib.import_module(module_name)
         for namespace, names in getattr(module, "EXPORTS", {}).items():
-            target = package if namespace == "" else sys.modules[f"{package.__name__}.{namespace}"]
+            target = package if namespace == "" else importlib.import_module(f"{package.__name__}.{namespace}")
             for entry in names:
                 public, _, private = entry.partition("=")
                 setattr(target, public, getattr(module, private or public))

@@ -80,28 +80,34 @@ def constant(value, dtype=None, shape=None, name="Const", verify_shape=False):
 
 
 def _is_tensorish(value):
+    """True for Tensors and for objects with a registered conversion (Variables, …)."""
     if isinstance(value, ops.Tensor):
         return True
     return any(isinstance(value, base) for _, base, _ in _conversion_functions)
 
 
-def _dtype_of(value):
+def _static_dtype(value):
+    """The dtype of a Tensor or Variable-like value without converting it (no new nodes)."""
     if isinstance(value, ops.Tensor):
         return value.dtype.base_dtype
-    return convert_to_tensor(value).dtype.base_dtype if _is_tensorish(value) else None
+    dtype = getattr(value, "dtype", None)
+    if isinstance(dtype, dtypes.DType) and hasattr(value, "_as_graph_element"):
+        return dtype.base_dtype
+    return None
 
 
 def apply_op(op_type, name=None, **kwargs):
     """Adds a registered op to the default graph.
 
     Inputs are passed by arg name, attrs by attr name. Type attrs are inferred from Tensor inputs;
-    Python values are converted with the inferred dtype. Returns the single output Tensor, the list
-    of outputs, or the Operation when the op has no outputs.
+    Python values are converted with the inferred dtype (or the attr's default) into Consts named
+    after the argument under the op's name, as TensorFlow names them ("Reshape/shape"). Returns the
+    single output Tensor, the list of outputs, or the Operation when the op has no outputs.
     """
     spec = registry.get_op_spec(op_type)
     graph = ops.get_default_graph()
     attr_values = {}
-    for key, attr_spec in spec.attrs.items():
+    for key in spec.attrs:
         if key in kwargs:
             attr_values[key] = kwargs.pop(key)
 
@@ -117,39 +123,58 @@ def apply_op(op_type, name=None, **kwargs):
     for arg in spec.inputs:
         value = input_values[arg.name]
         if arg.type_attr and arg.type_attr not in attr_values:
-            candidates = value if arg.number_attr else [value]
+            candidates = value if arg.number_attr and isinstance(value, (list, tuple)) else [value]
             for v in candidates:
-                if _is_tensorish(v):
-                    attr_values[arg.type_attr] = _dtype_of(v)
+                dtype = _static_dtype(v)
+                if dtype is not None:
+                    attr_values[arg.type_attr] = dtype
                     break
-    # 2. Convert inputs.
+    with graph.name_scope(name or op_type) as scope:
+        inputs = _convert_inputs(op_type, spec, input_values, attr_values)
+        _check_input_dtypes(op_type, spec, inputs, attr_values)
+        _check_attrs(op_type, spec, attr_values)
+        attr_values = {k: v for k, v in attr_values.items() if v is not None}
+        op = graph.create_op(op_type, inputs, attrs=attr_values, name=scope)
+    outs = op.outputs
+    if not outs:
+        return op
+    if len(spec.outputs) == 1 and not spec.outputs[0].is_list:
+        return outs[0]
+    return outs
+
+
+def _convert_inputs(op_type, spec, input_values, attr_values):
     inputs = []
     for arg in spec.inputs:
         value = input_values[arg.name]
-        if arg.number_attr:
+        preferred = None
+        if arg.type_attr and arg.type_attr not in attr_values and spec.attrs[arg.type_attr].has_default:
+            preferred = spec.attrs[arg.type_attr].default
+        if arg.number_attr or arg.type_list_attr:
             if not isinstance(value, (list, tuple)):
                 raise TypeError(f"{op_type}: input {arg.name!r} expects a list of tensors, got {value!r}")
-            dtype = attr_values.get(arg.type_attr) if arg.type_attr else arg.type
-            tensors = [_convert_input(op_type, arg, v, dtype) for v in value]
-            if tensors and arg.type_attr and arg.type_attr not in attr_values:
-                attr_values[arg.type_attr] = tensors[0].dtype.base_dtype
-            attr_values.setdefault(arg.number_attr, len(tensors))
-            inputs.extend(tensors)
-        elif arg.type_list_attr:
-            if not isinstance(value, (list, tuple)):
-                raise TypeError(f"{op_type}: input {arg.name!r} expects a list of tensors, got {value!r}")
-            given = attr_values.get(arg.type_list_attr)
-            tensors = [_convert_input(op_type, arg, v, given[i] if given else None)
-                       for i, v in enumerate(value)]
-            attr_values.setdefault(arg.type_list_attr, [t.dtype.base_dtype for t in tensors])
+            if arg.number_attr:
+                dtype = attr_values.get(arg.type_attr) if arg.type_attr else arg.type
+                tensors = [_convert_input(op_type, arg, v, dtype, preferred) for v in value]
+                if tensors and arg.type_attr and arg.type_attr not in attr_values:
+                    attr_values[arg.type_attr] = tensors[0].dtype.base_dtype
+                attr_values.setdefault(arg.number_attr, len(tensors))
+            else:
+                given = attr_values.get(arg.type_list_attr)
+                tensors = [_convert_input(op_type, arg, v, given[i] if given else None, None)
+                           for i, v in enumerate(value)]
+                attr_values.setdefault(arg.type_list_attr, [t.dtype.base_dtype for t in tensors])
             inputs.extend(tensors)
         else:
             dtype = attr_values.get(arg.type_attr) if arg.type_attr else arg.type
-            t = _convert_input(op_type, arg, value, dtype)
+            t = _convert_input(op_type, arg, value, dtype, preferred)
             if arg.type_attr and arg.type_attr not in attr_values:
                 attr_values[arg.type_attr] = t.dtype.base_dtype
             inputs.append(t)
-    # 3. Check dtypes against the declaration.
+    return inputs
+
+
+def _check_input_dtypes(op_type, spec, inputs, attr_values):
     expected = spec.input_dtypes({**_defaults(spec), **attr_values})
     for t, want, arg_name in zip(inputs, expected, _arg_names(spec.inputs, attr_values)):
         have = t.dtype
@@ -163,6 +188,9 @@ def apply_op(op_type, name=None, **kwargs):
         if not ok:
             raise TypeError(f"Input {arg_name!r} of {op_type!r} op has type {have.name} that does not "
                             f"match expected type {want.name} (tensor {t.name!r})")
+
+
+def _check_attrs(op_type, spec, attr_values):
     for key, attr_spec in spec.attrs.items():
         value = attr_values.get(key)
         if value is None:
@@ -180,14 +208,6 @@ def apply_op(op_type, name=None, **kwargs):
                 raise ValueError(f"{op_type}: attr {key!r} must be one of {attr_spec.allowed}, got {v!r}")
         if attr_spec.minimum is not None and attr_spec.type == "int" and value < attr_spec.minimum:
             raise ValueError(f"{op_type}: attr {key!r} must be >= {attr_spec.minimum}, got {value}")
-    attr_values = {k: v for k, v in attr_values.items() if v is not None}
-    op = graph.create_op(op_type, inputs, attrs=attr_values, name=name or op_type)
-    outs = op.outputs
-    if not outs:
-        return op
-    if len(spec.outputs) == 1 and not spec.outputs[0].is_list:
-        return outs[0]
-    return outs
 
 
 def _defaults(spec):
@@ -206,12 +226,18 @@ def _arg_names(args, attr_values):
             yield arg.name
 
 
-def _convert_input(op_type, arg, value, dtype):
+def _convert_input(op_type, arg, value, dtype, preferred=None):
+    have = _static_dtype(value)
+    if dtype is not None and have is not None and have != dtypes.as_dtype(dtype).base_dtype:
+        raise TypeError(f"Input {arg.name!r} of {op_type!r} Op has type {have.name} that does not match "
+                        f"type {dtypes.as_dtype(dtype).base_dtype.name} of the other inputs sharing its "
+                        f"type attr (tensor {getattr(value, 'name', value)!r})")
     try:
-        return convert_to_tensor(value, dtype=dtype, as_ref=arg.is_ref)
+        return convert_to_tensor(value, dtype=dtype, name=arg.name, as_ref=arg.is_ref,
+                                 preferred_dtype=preferred)
     except (TypeError, ValueError) as e:
         want = f" of dtype {dtypes.as_dtype(dtype).name}" if dtype is not None else ""
-        raise TypeError(f"{op_type}: could not convert input {arg.name!r}{want}: {e}") from None
+        raise type(e)(f"{op_type}: could not convert input {arg.name!r}{want}: {e}") from None
 
 
 def constant_value(tensor):
@@ -260,6 +286,9 @@ def constant_value(tensor):
         if dims is None or value is None:
             return None
         return np.full(dims, value)
+    if t == "StridedSlice":  # e.g. tf.shape(x)[1] where x.shape[1] is static
+        from gpugraph.ops.slicing_ops import strided_slice_constant_value
+        return strided_slice_constant_value(op)
     return None
 
 
@@ -283,6 +312,11 @@ def constant_value_as_shape(tensor):
             v = constant_value(x)
             dims.append(None if v is None or v == -1 else int(v))
         return tensor_shape.TensorShape(dims)
+    if op.type == "StridedSlice":  # e.g. tf.shape(x)[1:]
+        from gpugraph.ops.slicing_ops import strided_slice_as_shape
+        result = strided_slice_as_shape(op)
+        if result is not None:
+            return result
     if op.type == "ConcatV2":
         result = tensor_shape.TensorShape([])
         for x in op.inputs[:-1]:

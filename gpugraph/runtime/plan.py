@@ -111,8 +111,11 @@ class Plan:
 def _fetch_value(value):
     if isinstance(value, RefCell):
         value = value.read()
-    if isinstance(value, np.ndarray) and not value.flags.writeable:
-        return value.copy()  # never hand out the session's own buffers
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return value[()]  # a NumPy scalar (bytes for strings), as TensorFlow's Session returns
+        if not value.flags.writeable:
+            return value.copy()  # never hand out the session's own buffers
     return value
 
 

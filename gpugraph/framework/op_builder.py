@@ -155,14 +155,15 @@ def _convert_inputs(op_type, spec, input_values, attr_values):
                 raise TypeError(f"{op_type}: input {arg.name!r} expects a list of tensors, got {value!r}")
             if arg.number_attr:
                 dtype = attr_values.get(arg.type_attr) if arg.type_attr else arg.type
-                tensors = [_convert_input(op_type, arg, v, dtype, preferred) for v in value]
+                tensors = [_convert_input(op_type, arg, v, dtype, preferred, f"{arg.name}_{i}")
+                           for i, v in enumerate(value)]
                 if tensors and arg.type_attr and arg.type_attr not in attr_values:
                     attr_values[arg.type_attr] = tensors[0].dtype.base_dtype
                 attr_values.setdefault(arg.number_attr, len(tensors))
             else:
                 given = attr_values.get(arg.type_list_attr)
-                tensors = [_convert_input(op_type, arg, v, given[i] if given else None, None)
-                           for i, v in enumerate(value)]
+                tensors = [_convert_input(op_type, arg, v, given[i] if given else None, None,
+                                          f"{arg.name}_{i}") for i, v in enumerate(value)]
                 attr_values.setdefault(arg.type_list_attr, [t.dtype.base_dtype for t in tensors])
             inputs.extend(tensors)
         else:
@@ -226,14 +227,14 @@ def _arg_names(args, attr_values):
             yield arg.name
 
 
-def _convert_input(op_type, arg, value, dtype, preferred=None):
+def _convert_input(op_type, arg, value, dtype, preferred=None, name=None):
     have = _static_dtype(value)
     if dtype is not None and have is not None and have != dtypes.as_dtype(dtype).base_dtype:
         raise TypeError(f"Input {arg.name!r} of {op_type!r} Op has type {have.name} that does not match "
                         f"type {dtypes.as_dtype(dtype).base_dtype.name} of the other inputs sharing its "
                         f"type attr (tensor {getattr(value, 'name', value)!r})")
     try:
-        return convert_to_tensor(value, dtype=dtype, name=arg.name, as_ref=arg.is_ref,
+        return convert_to_tensor(value, dtype=dtype, name=name or arg.name, as_ref=arg.is_ref,
                                  preferred_dtype=preferred)
     except (TypeError, ValueError) as e:
         want = f" of dtype {dtypes.as_dtype(dtype).name}" if dtype is not None else ""

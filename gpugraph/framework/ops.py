@@ -306,6 +306,7 @@ class Graph:
         self._graph_def_versions = None
         self._function_library = None
         self._variable_store = None
+        self._variable_scope_store = None
         self._building_function = False
         self.building_function = False
 
@@ -380,11 +381,9 @@ class Graph:
         return name
 
     def _mark_name_used(self, name):
-        """Records an op name (and each scope prefix) created without unique_name, e.g. by import."""
-        parts = name.lower().split("/")
-        for k in range(1, len(parts) + 1):
-            key = "/".join(parts[:k])
-            self._names_in_use.setdefault(key, 1)
+        """Records an op name created without unique_name (imports, scope-named ops), as TF does:
+        the full name only, so a later op of that name becomes ``name_1``."""
+        self._names_in_use.setdefault(name.lower(), 1)
 
     @contextlib.contextmanager
     def name_scope(self, name):
@@ -512,6 +511,8 @@ class Graph:
             if self._finalized:
                 raise RuntimeError("Graph is finalized and cannot be modified.")
             if name.endswith("/"):
+                # A scope name used as the op's name (TF's name_from_scope_name): its scope was
+                # marked when opened; only the full name is recorded, as TensorFlow does.
                 name = name[:-1]
                 self._mark_name_used(name)
             else:

@@ -152,9 +152,12 @@ register_tensor_conversion_function(tensor_shape.Dimension, _dimension_conversio
 def _shape_arg(value, dtype=None):
     """Converts a shape-like API argument (shape, perm, multiples, paddings, begin, …).
 
-    Lists holding tensors are autopacked here, so apply_op sees one Tensor and builds the Pack
-    once; other lists prefer int32 like TF's default ``Tshape``-style attrs (so ``[]`` is int32).
+    Without ``dtype`` the value goes to apply_op as is: it converts it inside the op's name scope
+    (lists holding tensors are autopacked into a Pack, as TF does) preferring the attr's default
+    int32. With ``dtype``, lists holding tensors are packed here and others converted to it.
     """
+    if dtype is None:
+        return value  # apply_op converts it inside the op's name scope, preferring the attr's int32
     if isinstance(value, (list, tuple)):
         if _contains_tensor(value):
             return _autopack(value, dtype, cast=dtype not in (None, _nested_dtype(value)))

@@ -111,7 +111,24 @@ def group(*inputs, **kwargs):
         if hasattr(x, "_as_graph_element_for_control"):
             x = x._as_graph_element_for_control()
         deps.append(ops._as_operation(x))
-    with ops.get_default_graph().control_dependencies(deps):
+    g = ops.get_default_graph()
+    with ops.name_scope(name, "group_deps", deps) as scope:
+        if not deps:
+            return no_op(name=scope)
+        # As TensorFlow: one NoOp per device of the inputs (placed there), joined by the result.
+        by_device = {}
+        for op in deps:
+            by_device.setdefault(op.device, []).append(op)
+        if len(by_device) == 1:
+            ((device, ops_on_device),) = by_device.items()
+            return _group_on_device(g, device, ops_on_device, scope)
+        per_device = [_group_on_device(g, d, by_device[d], None) for d in sorted(by_device)]
+        with g.control_dependencies(per_device):
+            return no_op(name=scope)
+
+
+def _group_on_device(g, device, deps, name):
+    with g.control_dependencies(deps), g.device(device):
         return no_op(name=name)
 
 

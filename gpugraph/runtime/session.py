@@ -77,7 +77,9 @@ class _FeedSpec:
 
     def convert(self, value):
         if value.__class__ is np.ndarray and value.dtype == self.np_dtype:
-            arr = value
+            # A view: a kernel that stores the feed (Assign) then copies it (state.freeze copies
+            # arrays that are not their own base) instead of freezing the caller's array.
+            arr = value.view()
         else:
             arr = self._convert_slow(value)
         dims = self.dims

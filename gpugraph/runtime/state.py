@@ -98,6 +98,12 @@ class SessionState:
                 cell = self._resources.setdefault(handle.key, RefCell(handle.name, handle.dtype, handle.shape))
         return cell
 
+    def delete_resource(self, handle, ignore_lookup_error=True):
+        """Drops a resource variable (DestroyResourceOp); NotFoundError if absent unless ignored."""
+        with self.lock:
+            if self._resources.pop(handle.key, None) is None and not ignore_lookup_error:
+                raise errors.NotFoundError(None, None, f"resource {handle.container}/{handle.name} does not exist")
+
     def has_resource(self, handle):
         cell = self._resources.get(handle.key)
         return cell is not None and cell.value is not None

@@ -207,8 +207,12 @@ def _check_attrs(op_type, spec, attr_values):
             v = value.decode() if isinstance(value, bytes) else value
             if v not in attr_spec.allowed:
                 raise ValueError(f"{op_type}: attr {key!r} must be one of {attr_spec.allowed}, got {v!r}")
-        if attr_spec.minimum is not None and attr_spec.type == "int" and value < attr_spec.minimum:
-            raise ValueError(f"{op_type}: attr {key!r} must be >= {attr_spec.minimum}, got {value}")
+        if attr_spec.minimum is not None:
+            if attr_spec.type == "int" and value < attr_spec.minimum:
+                raise ValueError(f"{op_type}: attr {key!r} must be >= {attr_spec.minimum}, got {value}")
+            if attr_spec.type.startswith("list(") and len(value) < attr_spec.minimum:
+                raise ValueError(f"Attr {key!r} of {op_type!r} Op passed list of length "
+                                 f"{len(value)} less than minimum {attr_spec.minimum}.")
 
 
 def _defaults(spec):

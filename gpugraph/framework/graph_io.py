@@ -39,7 +39,8 @@ def _input_name(t):
 def node_def_of(op, add_shapes=False):
     nd = node_def_pb2.NodeDef(name=op.name, op=op.type, device=op.device)
     nd.input.extend(_input_name(t) for t in op._inputs)
-    nd.input.extend("^" + c.name for c in op._control_inputs)
+    # TensorFlow serialises control inputs sorted by name (Graph::ToGraphDef).
+    nd.input.extend("^" + c.name for c in sorted(op._control_inputs, key=lambda c: c.name))
     for key, av in op._attrs.items():
         nd.attr[key].CopyFrom(av)
     if add_shapes and op._outputs:

@@ -286,6 +286,11 @@ def constant_value(tensor):
         if any(v is None for v in vals):
             return None
         return np.concatenate(vals[:-1], axis=int(vals[-1]))
+    if t == "Range":
+        vals = [constant_value(x) for x in op.inputs]
+        if any(v is None for v in vals):
+            return None
+        return np.arange(*[v.item() for v in vals]).astype(op.get_attr("Tidx").as_numpy_dtype)
     if t == "Fill":
         dims, value = constant_value(op.inputs[0]), constant_value(op.inputs[1])
         if dims is None or value is None:

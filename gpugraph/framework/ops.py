@@ -433,7 +433,8 @@ class Graph:
             if any(op in controller.seen_ops for op in input_ops):
                 continue  # an input was made in this block, so the dependency already holds
             for c in controller.control_inputs:
-                if c not in result:
+                # TF adds no control input on an op that is already a data input.
+                if c not in result and c not in input_ops:
                     result.append(c)
         return result
 
@@ -542,6 +543,9 @@ class Graph:
                     op._device = self._colocation_stack[-1].device
             elif compute_device:
                 op._device = self._requested_device(op)
+            mapped = self._gradient_override_map.get(op_type)
+            if mapped is not None:  # read by gradients() to pick the gradient function
+                op._attrs["_gradient_op_type"] = attr_value_pb2.AttrValue(s=mapped.encode())
             self._add_op(op)
             for controller in self._control_dependencies_stack:
                 controller.seen_ops.add(op)
@@ -696,7 +700,7 @@ def signature_attrs(spec, attr_values):
 
 def _infer_shapes(op):
     spec = op._spec
-    if spec is None or spec.shape_fn is None or not op._outputs:
+    if spec is None or spec.shape_fn is None:
         return
     try:
         shapes = spec.shape_fn(op)

@@ -94,6 +94,8 @@ def run_tensorflow(graph_def_bytes, fetch_names, case):
 
 
 def _as_array(v):
+    if isinstance(v, bytes):  # a scalar string fetch (both runtimes return bytes)
+        return np.asarray(v, dtype=object)
     return np.asarray(v)
 
 

@@ -1,0 +1,214 @@
+"""Optimizer update ops with TensorFlow's OpDefs: ApplyGradientDescent, ApplyMomentum, ApplyAdam,
+ApplyAdagrad, ApplyRMSProp, ApplyCenteredRMSProp (ref variables) and their ``Resource*`` forms.
+
+Each kernel is the formula of TensorFlow's CPU functor in ``training_ops.cc``, evaluated in the
+variable's dtype and in the same order (e.g. Adam's ``alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t)``
+then ``m += (g - m) * (1 - beta1)``), so a step here matches TensorFlow's to float rounding.
+Variables are never mutated in place: each slot's cell receives a new array, so a value fetched
+earlier in the same run keeps its contents.
+
+Example:
+    >>> from gpugraph.framework.op_builder import apply_op
+    >>> step = apply_op("ApplyGradientDescent", var=w, alpha=0.1, delta=grad)   # doctest: +SKIP
+"""
+
+import ml_dtypes
+import numpy as np
+
+from gpugraph import errors
+from gpugraph.framework import tensor_shape
+from gpugraph.framework.registry import register_op
+from gpugraph.runtime.state import ResourceHandle
+
+TensorShape = tensor_shape.TensorShape
+_HALF_TYPES = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
+
+
+def _fmt(shape):
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+# -- the update formulas: (slot values..., scalars..., grad) -> new slot values --------------------
+def _gradient_descent(ctx, var, alpha, delta):
+    return [var - delta * alpha]
+
+
+def _momentum(ctx, var, accum, lr, momentum, grad):
+    accum = accum * momentum + grad
+    if ctx.attrs["use_nesterov"]:
+        var = var - (grad * lr + accum * momentum * lr)
+    else:
+        var = var - lr * accum
+    return [var, accum]
+
+
+def _adam(ctx, var, m, v, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad):
+    one = var.dtype.type(1)
+    alpha = lr * np.sqrt(one - beta2_power) / (one - beta1_power)
+    if var.dtype.kind != "f":  # integer or complex variables: the plain expressions
+        m = m + (grad - m) * (one - beta1)
+        v = v + (np.square(grad) - v) * (one - beta2)
+        num = (grad * (one - beta1) + beta1 * m) * alpha if ctx.attrs["use_nesterov"] else m * alpha
+        return [var - num / (np.sqrt(v) + epsilon), m, v]
+    # Float: the same operations in the same order, in place on fresh buffers (fewer temporaries).
+    m_t = grad - m
+    m_t *= one - beta1
+    m_t += m                       # m + (grad - m) * (1 - beta1)
+    v_t = np.square(grad)
+    v_t -= v
+    v_t *= one - beta2
+    v_t += v                       # v + (grad^2 - v) * (1 - beta2)
+    denom = np.sqrt(v_t)
+    denom += epsilon
+    if ctx.attrs["use_nesterov"]:
+        num = grad * (one - beta1)
+        num += beta1 * m_t
+        num *= alpha
+    else:
+        num = m_t * alpha
+    num /= denom
+    return [var - num, m_t, v_t]
+
+
+def _adagrad(ctx, var, accum, lr, grad):
+    if ctx.attrs["update_slots"]:
+        accum = accum + np.square(grad)
+    var = var - grad * lr * (var.dtype.type(1) / np.sqrt(accum))
+    return [var, accum]
+
+
+def _rms_prop(ctx, var, ms, mom, lr, rho, momentum, epsilon, grad):
+    ms = ms + (np.square(grad) - ms) * (var.dtype.type(1) - rho)
+    mom = mom * momentum + (grad * lr) / np.sqrt(ms + epsilon)
+    return [var - mom, ms, mom]
+
+
+def _centered_rms_prop(ctx, var, mg, ms, mom, lr, rho, momentum, epsilon, grad):
+    one_minus_rho = var.dtype.type(1) - rho
+    ms = ms + (np.square(grad) - ms) * one_minus_rho
+    mg = mg + (grad - mg) * one_minus_rho
+    denom = (ms - np.square(mg)) + epsilon
+    mom = mom * momentum + (grad * lr) / np.sqrt(denom)
+    return [var - mom, mg, ms, mom]
+
+
+# -- kernels -----------------------------------------------------------------------------------------
+def _run_update(ctx, formula, slot_names, slots, rest, scalar_names, grad_index):
+    """Checks shapes, then ``formula(ctx, *slots, *scalars, grad)`` in the compute dtype."""
+    rest = list(rest)
+    grad = rest.pop(grad_index)
+    var = slots[0]
+    shape = var.shape
+    for name, value in zip(slot_names[1:], slots[1:]):
+        if value.shape != shape:
+            raise ctx.error(f"{slot_names[0]} and {name} do not have the same shape{_fmt(shape)} "
+                            f"{_fmt(value.shape)}")
+    for name, s in zip(scalar_names, rest):
+        if s.ndim != 0:
+            raise ctx.error(f"{name} is not a scalar: {_fmt(s.shape)}")
+    if grad.shape != shape:
+        raise ctx.error(f"{slot_names[0]} and grad do not have the same shape{_fmt(shape)} {_fmt(grad.shape)}")
+    store = var.dtype
+    if store in _HALF_TYPES:  # 16-bit floats compute in float32, rounded once when stored
+        slots = [v.astype(np.float32) for v in slots]
+        grad = grad.astype(np.float32)
+        rest = [s.astype(np.float32) for s in rest]
+    ct = slots[0].dtype.type
+    new = formula(ctx, *slots, *[ct(s) for s in rest], grad)
+    if store in _HALF_TYPES:
+        return [v.astype(store) for v in new]
+    return new
+
+
+def _ref_kernel(formula, slot_names, scalar_names, grad_index):
+    n = len(slot_names)
+
+    def kernel(ctx, *args):
+        cells = args[:n]
+        slots = [c.read() for c in cells]  # FailedPreconditionError naming an uninitialized slot
+        new = _run_update(ctx, formula, slot_names, slots, args[n:], scalar_names, grad_index)
+        for cell, value in zip(cells, new):
+            cell.assign(value)
+        return cells[0]
+    return kernel
+
+
+def _resource_cell(ctx, handle):
+    if isinstance(handle, np.ndarray) and handle.dtype == object and handle.size == 1:
+        handle = handle.reshape(-1)[0]
+    if not isinstance(handle, ResourceHandle):
+        raise ctx.error(f"expected a resource handle, got {type(handle).__name__}")
+    if not ctx.state.has_resource(handle):
+        raise ctx.error(f"Could not find variable {handle.name}. This could mean that the variable has "
+                        f"been deleted. In TF1, it can also mean the variable is uninitialized.",
+                        errors.FailedPreconditionError)
+    return ctx.state.resource_cell(handle)
+
+
+def _resource_kernel(formula, slot_names, scalar_names, grad_index):
+    n = len(slot_names)
+
+    def kernel(ctx, *args):
+        cells = [_resource_cell(ctx, h) for h in args[:n]]
+        slots = [c.value for c in cells]
+        dtype = ctx.attrs["T"].as_numpy_dtype
+        for name, value in zip(slot_names, slots):
+            if value.dtype != dtype:
+                raise ctx.error(f"{name} has dtype {value.dtype.name}, the op expects {np.dtype(dtype).name}")
+        new = _run_update(ctx, formula, slot_names, slots, args[n:], scalar_names, grad_index)
+        for cell, value in zip(cells, new):
+            cell.assign(value)
+    return kernel
+
+
+# -- shape functions -----------------------------------------------------------------------------------
+def _shape_fn(n_slots, scalar_names, grad_index, resource):
+    def shape(op):
+        if resource:
+            s = TensorShape(None)
+            for t in op.inputs[:n_slots]:
+                producer = t.op
+                if producer.type == "VarHandleOp":
+                    s = s.merge_with(producer.get_attr("shape"))
+        else:
+            s = op.inputs[0].shape
+            for t in op.inputs[1:n_slots]:
+                if not s.is_compatible_with(t.shape):
+                    raise ValueError(f"{op.type}: slot shapes {s} and {t.shape} differ")
+                s = s.merge_with(t.shape)
+        rest = list(op.inputs[n_slots:])
+        grad = rest.pop(grad_index).shape
+        for name, t in zip(scalar_names, rest):
+            if t.shape.ndims is not None and t.shape.ndims != 0:
+                raise ValueError(f"{op.type}: {name} must be a scalar, got shape {t.shape}")
+        if not s.is_compatible_with(grad):
+            raise ValueError(f"{op.type}: var and grad do not have the same shape: {s} vs. {grad}")
+        return [] if resource else [s.merge_with(grad)]
+    return shape
+
+
+# name, slots, non-slot inputs in TF's order, index of the gradient among them, formula, attrs
+_APPLY_OPS = [
+    ("GradientDescent", ["var"], ["alpha", "delta"], 1, _gradient_descent, []),
+    # TF's ApplyMomentum takes (var, accum, lr, grad, momentum): momentum after the gradient.
+    ("Momentum", ["var", "accum"], ["lr", "grad", "momentum"], 1, _momentum, ["use_nesterov: bool = false"]),
+    ("Adam", ["var", "m", "v"],
+     ["beta1_power", "beta2_power", "lr", "beta1", "beta2", "epsilon", "grad"], 6, _adam,
+     ["use_nesterov: bool = false"]),
+    ("Adagrad", ["var", "accum"], ["lr", "grad"], 1, _adagrad, ["update_slots: bool = true"]),
+    ("RMSProp", ["var", "ms", "mom"], ["lr", "rho", "momentum", "epsilon", "grad"], 4, _rms_prop, []),
+    ("CenteredRMSProp", ["var", "mg", "ms", "mom"], ["lr", "rho", "momentum", "epsilon", "grad"], 4,
+     _centered_rms_prop, []),
+]
+
+for _name, _slots, _others, _gi, _formula, _extra in _APPLY_OPS:
+    _scalar_names = [a for i, a in enumerate(_others) if i != _gi]
+    _inputs = [f"{a}: T" for a in _others]
+    _attrs = ["T: numbertype", "use_locking: bool = false"] + _extra
+    _n = len(_slots)
+    register_op(f"Apply{_name}", inputs=[f"{s}: Ref(T)" for s in _slots] + _inputs, outputs=["out: Ref(T)"],
+                attrs=_attrs, shape=_shape_fn(_n, _scalar_names, _gi, False),
+                cpu=_ref_kernel(_formula, _slots, _scalar_names, _gi))
+    register_op(f"ResourceApply{_name}", inputs=[f"{s}: resource" for s in _slots] + _inputs,
+                attrs=_attrs, shape=_shape_fn(_n, _scalar_names, _gi, True),
+                cpu=_resource_kernel(_formula, _slots, _scalar_names, _gi), stateful=True)

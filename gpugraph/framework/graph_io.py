@@ -9,6 +9,7 @@ Example:
     ...     (c,) = tf.import_graph_def(gd, return_elements=["c:0"], name="")
 """
 
+import gc
 import os
 
 from google.protobuf import message as _pb_message
@@ -121,7 +122,25 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
 
 
 def _import_nodes(graph, graph_def, prefix, input_map, return_elements):
+    # Import creates tens of thousands of cyclic objects (ops <-> tensors) that all stay alive;
+    # letting the cyclic GC rescan them over and over cost more than the import itself.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _import_nodes_unguarded(graph, graph_def, prefix, input_map, return_elements)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _import_nodes_unguarded(graph, graph_def, prefix, input_map, return_elements):
     was_empty = not graph._ops
+    # One C-level copy of the whole GraphDef: the new ops then reference its AttrValues directly
+    # (copying each attr separately dominated import time), and later edits to the caller's proto
+    # cannot reach the graph.
+    own = graph_pb2.GraphDef()
+    own.CopyFrom(graph_def)
+    graph_def = own
     nodes = {nd.name: nd for nd in graph_def.node}
     if len(nodes) != len(graph_def.node):
         seen = set()
@@ -131,18 +150,20 @@ def _import_nodes(graph, graph_def, prefix, input_map, return_elements):
             seen.add(nd.name)
     used_map_keys = set()
     created = {}
+    devices = {}
     # Pass 1: create every Operation (outputs typed from attrs), so back edges can be wired later.
     for nd in graph_def.node:
         spec = registry.lookup(nd.op)
         if spec is None:
             raise ValueError(f"GraphDef node {nd.name!r} uses op type {nd.op!r}, which gpugraph does not "
                              f"support (no op registered with that name)")
-        attr_values = {k: _copy_attr(v) for k, v in nd.attr.items()}
-        for key, attr_spec in spec.attrs.items():
+        attr_values = dict(nd.attr)
+        for key, default in spec.default_attr_values().items():
             if key not in attr_values:
-                if not attr_spec.has_default:
-                    raise ValueError(f"GraphDef node {nd.name!r} ({nd.op}) is missing required attr {key!r}")
-                attr_values[key] = attr_lib.to_attr_value(attr_spec.type, attr_spec.default)
+                attr_values[key] = default
+        for key in spec.required_attr_names():
+            if key not in attr_values:
+                raise ValueError(f"GraphDef node {nd.name!r} ({nd.op}) is missing required attr {key!r}")
         if "_class" in attr_values and prefix:
             cls = attr_values["_class"]
             rewritten = [(b"loc:@" + prefix.encode() + s[5:]) if s.startswith(b"loc:@") else s
@@ -150,13 +171,15 @@ def _import_nodes(graph, graph_def, prefix, input_map, return_elements):
             del cls.list.s[:]
             cls.list.s.extend(rewritten)
         try:
-            output_dtypes = spec.output_dtypes(ops.signature_attrs(spec, attr_values))
+            output_dtypes = ops.signature_dtypes(spec, attr_values)[1]
         except (KeyError, ValueError, TypeError) as e:
             raise ValueError(f"GraphDef node {nd.name!r} ({nd.op}) has bad attrs: {e}") from None
         new_name = prefix + nd.name
         if new_name in graph._ops_by_name:
             raise ValueError(f"cannot import node {nd.name!r}: the graph already has a node named {new_name!r}")
-        device = device_lib.canonical_name(nd.device) if nd.device else ""
+        device = devices.get(nd.device)
+        if device is None:
+            device = devices[nd.device] = device_lib.canonical_name(nd.device) if nd.device else ""
         if graph._device_stack:
             op_tmp = ops.Operation(graph, new_name, nd.op, spec, attr_values, device, ())
             device = _merge_scope_device(graph, op_tmp, device)
@@ -184,7 +207,7 @@ def _import_nodes(graph, graph_def, prefix, input_map, return_elements):
                     raise ValueError(f"GraphDef node {nd.name!r} has input {inp!r}, but node {src!r} "
                                      f"({src_op.type}) has only {len(src_op._outputs)} outputs")
                 data.append(src_op._outputs[index])
-        expected = op._spec.input_dtypes(ops.signature_attrs(op._spec, op._attrs))
+        expected = ops.signature_dtypes(op._spec, op._attrs)[0]
         if len(expected) != len(data):
             raise ValueError(f"GraphDef node {nd.name!r} ({nd.op}) has {len(data)} data inputs, but the op "
                              f"takes {len(expected)}")
@@ -233,12 +256,6 @@ def _import_nodes(graph, graph_def, prefix, input_map, return_elements):
     return results
 
 
-def _copy_attr(av):
-    new = attr_value_pb2.AttrValue()
-    new.CopyFrom(av)
-    return new
-
-
 def _merge_scope_device(graph, op, device):
     spec = device_lib.DeviceSpec.from_string(device)
     scoped = device_lib.DeviceSpec.from_string(graph._requested_device(op))
@@ -272,13 +289,12 @@ def _predecessors(op):
 
 
 def _apply_imported_shapes(op):
-    try:
-        ops._infer_shapes(op)
-    except ValueError:
-        raise
+    ops._infer_shapes(op)
     if "_output_shapes" in op._attrs:
         shapes = op._attrs["_output_shapes"].list.shape
         for t, s in zip(op._outputs, shapes):
+            if t._shape.is_fully_defined():
+                continue  # nothing a hint could add
             try:
                 t._shape = t._shape.merge_with(tensor_shape.TensorShape(s))
             except ValueError:

@@ -61,6 +61,9 @@ class GraphKeys:
     WHILE_CONTEXT = "while_context"
 
 
+_UNKNOWN_SHAPE = tensor_shape.TensorShape(None)
+
+
 class Tensor:
     """One output of an :class:`Operation`: a symbolic handle with a dtype and a (partial) shape.
 
@@ -76,7 +79,7 @@ class Tensor:
         self._op = op
         self._value_index = value_index
         self._dtype = dtype
-        self._shape = tensor_shape.TensorShape(None)
+        self._shape = _UNKNOWN_SHAPE  # shapes are immutable: set_shape and inference replace it
         self._consumers = []
 
     op = property(lambda self: self._op, doc="The Operation that produces this tensor.")
@@ -520,7 +523,7 @@ class Graph:
                 name = self.unique_name(name)
             if not _VALID_OP_NAME.match(name):
                 raise ValueError(f"{name!r} is not a valid node name")
-            output_dtypes = spec.output_dtypes(signature_attrs(spec, attr_values)) if spec is not None else []
+            output_dtypes = signature_dtypes(spec, attr_values)[1] if spec is not None else []
             op = Operation(self, name, op_type, spec, attr_values, "", output_dtypes)
             for t in inputs:
                 if t.graph is not self:
@@ -692,10 +695,25 @@ def _as_operation(x):
 def signature_attrs(spec, attr_values):
     """Python values of the attrs that decide arg dtypes and counts (T, N, out_type, …) only —
     decoding every attr would, e.g., unpack a Const's whole tensor just to learn its dtype."""
-    names = set()
-    for arg in spec.inputs + spec.outputs:
-        names.update(n for n in (arg.type_attr, arg.number_attr, arg.type_list_attr) if n)
-    return {k: attr_lib.from_attr_value(attr_values[k]) for k in names if k in attr_values}
+    return {k: attr_lib.from_attr_value(attr_values[k]) for k in spec.signature_attr_names()
+            if k in attr_values}
+
+
+_signature_dtype_cache = {}
+
+
+def signature_dtypes(spec, attr_values):
+    """(input dtypes, output dtypes) of a node of ``spec`` with these AttrValues, memoised on the
+    serialized signature attrs (importing a big graph asks the same question thousands of times)."""
+    key = (spec.name,) + tuple(attr_values[k].SerializeToString(deterministic=True) if k in attr_values
+                               else None for k in spec.signature_attr_names())
+    result = _signature_dtype_cache.get(key)
+    if result is None:
+        python_attrs = signature_attrs(spec, attr_values)
+        result = (spec.input_dtypes(python_attrs), spec.output_dtypes(python_attrs))
+        if len(_signature_dtype_cache) < 100_000:
+            _signature_dtype_cache[key] = result
+    return result
 
 
 def _infer_shapes(op):

@@ -109,6 +109,31 @@ class OpSpec:
     is_commutative: bool = False
     is_aggregate: bool = False
     _op_def: object = None
+    _signature_attr_names: object = None
+    _default_attr_values: object = None
+
+    def signature_attr_names(self):
+        """Names of the attrs that decide arg dtypes and counts (``T``, ``N``, ``out_type`` …)."""
+        if self._signature_attr_names is None:
+            names = []
+            for arg in self.inputs + self.outputs:
+                for n in (arg.type_attr, arg.number_attr, arg.type_list_attr):
+                    if n and n not in names:
+                        names.append(n)
+            self._signature_attr_names = tuple(names)
+        return self._signature_attr_names
+
+    def default_attr_values(self):
+        """AttrValue protos of the attrs that have defaults, built once. Shared by every node that
+        takes a default, so they must never be modified in place."""
+        if self._default_attr_values is None:
+            from gpugraph.framework import attrs as attr_lib
+            self._default_attr_values = {k: attr_lib.to_attr_value(a.type, a.default)
+                                         for k, a in self.attrs.items() if a.has_default}
+        return self._default_attr_values
+
+    def required_attr_names(self):
+        return [k for k, a in self.attrs.items() if not a.has_default]
 
     def kernel_for(self, device_kind):
         return self.kernels.get(device_kind)

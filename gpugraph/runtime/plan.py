@@ -5,8 +5,9 @@ value slots. Compiling does all the graph work — pruning to what the fetches n
 constant pre-loading, aliasing of Identity, kernel lookup, last-use analysis — so ``Plan.run`` does
 no graph walking and no name lookups. Per-run Python work is proportional to the plan length.
 
-Room is left for the later pieces: each step records its device kind (GPU steps will carry a stream
-and events), and a step's kernel may itself be a sub-plan (v1 control-flow frames).
+On a host with a GPU, ``device_plan`` compiles the same kind of plan from the placer's decisions:
+GPU steps call GPU kernels on their device's stream, and cross-device edges are explicit copy steps.
+The run loop is the same for both. A step's kernel may itself be a sub-plan (v1 control-flow frames).
 
 Example:
     >>> plan = compile_plan(graph, fetches=[y], feeds=[x], targets=[], state=SessionState())
@@ -27,11 +28,16 @@ class KernelContext:
     """What a kernel sees besides its inputs: attrs (Python values), node identity, session state.
 
     Kernels read ``ctx.attrs["transpose_a"]``; string attrs arrive as ``str``; type attrs as DType.
+
+    GPU kernels also get ``ctx.xp`` (the array module: CuPy, or its NumPy emulation), ``ctx.stream``
+    (the device's compute stream, made current by the executor around the call) and
+    ``ctx.device_name`` (e.g. ``/job:localhost/replica:0/task:0/device:GPU:0``).
     """
 
-    __slots__ = ("op", "node_name", "op_type", "attrs", "state", "output_dtypes", "device", "cache")
+    __slots__ = ("op", "node_name", "op_type", "attrs", "state", "output_dtypes", "device", "cache",
+                 "xp", "stream", "device_name")
 
-    def __init__(self, op, state, device="CPU"):
+    def __init__(self, op, state, device="CPU", xp=np, stream=None, device_name=None):
         self.op = op
         self.node_name = op.name
         self.op_type = op.type
@@ -40,6 +46,9 @@ class KernelContext:
         self.output_dtypes = [t.dtype.base_dtype.as_numpy_dtype for t in op.outputs]
         self.device = device
         self.cache = {}  # kernels may memoise attr-derived values here (per node, per session)
+        self.xp = xp
+        self.stream = stream
+        self.device_name = device_name
 
     def error(self, message, cls=errors.InvalidArgumentError):
         """An OpError naming this node: ``raise ctx.error("bad shape")``."""
@@ -70,6 +79,8 @@ class Plan:
         self.fetch_slots = fetch_slots
         self.step_ops = step_ops
         self.graph_version = None
+        self.placed_ops = ()      # the pruned ops, in plan order (for placement decisions)
+        self.step_notes = None    # per step: where it runs / what it copies (device plans only)
 
     def run(self, feed_values):
         """Runs the plan with feed values in ``feed_slots`` order; returns fetch values in order."""
@@ -99,6 +110,9 @@ class Plan:
         if op is None:
             return exc
         where = f"node '{op.name}' ({op.type})"
+        note = self.step_notes[index] if self.step_notes is not None else None
+        if note:
+            where = f"{where} {note}"
         if isinstance(exc, errors.OpError):
             if where in exc.message:
                 return exc
@@ -161,10 +175,20 @@ def _needed_ops(fetch_tensors, target_ops, fed):
     return order
 
 
-def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU"):
-    """Builds a :class:`Plan`. ``fetches``/``feeds`` are Tensors, ``targets`` Operations."""
+def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU", placement=None):
+    """Builds a :class:`Plan`. ``fetches``/``feeds`` are Tensors, ``targets`` Operations.
+
+    ``placement`` (a :class:`gpugraph.runtime.device_plan.DevicePlacement`) is given on hosts with a
+    GPU: steps then run on their op's device, with explicit copy steps at device boundaries. Without
+    it every step runs on ``device_kind`` kernels (the NumPy path).
+    """
     fed = set(feeds)
     order = _needed_ops(fetches, targets, fed)
+    if placement is not None:
+        from gpugraph.runtime import device_plan
+        plan = device_plan.compile_device_plan(order, fetches, feeds, state, placement)
+        plan.placed_ops = order
+        return plan
     slot_of = {}
     n_slots = 0
 
@@ -218,11 +242,20 @@ def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU"):
         if t not in slot_of:
             raise errors.InvalidArgumentError(None, t.op, f"cannot fetch {t.name}: it is not computed")
         fetch_slots.append(slot_of[t])
+    steps_spec = [(op, kernel, ins, outs, None, len(op.outputs) == 1)
+                  for op, kernel, ins, outs in steps_spec]
+    plan = finish_plan(steps_spec, n_slots, initial_values, feed_slots, fetch_slots, state, device_kind)
+    plan.placed_ops = order
+    return plan
 
+
+def finish_plan(steps_spec, n_slots, initial_values, feed_slots, fetch_slots, state, device_kind="CPU"):
+    """Last-use analysis and step tuples. ``steps_spec`` entries: ``(op, kernel, input_slots,
+    output_slots, ctx or None, single_output)``; a None ctx becomes a KernelContext for ``op``."""
     # Last use of each slot, so intermediates are freed as soon as nothing else reads them.
     keep = set(fetch_slots) | set(initial_values)
     last_use = {}
-    for idx, (_, _, ins, _) in enumerate(steps_spec):
+    for idx, (_, _, ins, _, _, _) in enumerate(steps_spec):
         for s in ins:
             last_use[s] = idx
     frees_at = [[] for _ in steps_spec]
@@ -231,15 +264,15 @@ def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU"):
             frees_at[idx].append(s)
     # Outputs nobody reads are dropped right after their step.
     read = set(last_use) | keep
-    for idx, (_, _, _, outs) in enumerate(steps_spec):
+    for idx, (_, _, _, outs, _, _) in enumerate(steps_spec):
         for s in outs:
             if s not in read:
                 frees_at[idx].append(s)
 
     steps, step_ops = [], []
-    for (op, kernel, ins, outs), frees in zip(steps_spec, frees_at):
-        ctx = KernelContext(op, state, device_kind)
-        single = len(op.outputs) == 1
+    for (op, kernel, ins, outs, ctx, single), frees in zip(steps_spec, frees_at):
+        if ctx is None:
+            ctx = KernelContext(op, state, device_kind)
         out_spec = outs[0] if single else outs
         steps.append((kernel, ctx, ins, out_spec, tuple(sorted(set(frees)))))
         step_ops.append(op)

@@ -16,6 +16,8 @@ import numpy as np
 
 from gpugraph import errors
 from gpugraph.framework import dtypes, ops
+from gpugraph.runtime import devices
+from gpugraph.runtime import placement as placement_lib
 from gpugraph.runtime import plan as plan_lib
 from gpugraph.runtime.state import SessionState
 
@@ -131,7 +133,7 @@ class _FeedSpec:
 class BaseSession:
     """Shared by :class:`Session` and :class:`InteractiveSession`."""
 
-    def __init__(self, target="", graph=None, config=None):
+    def __init__(self, target="", graph=None, config=None, placement_policy=None):
         if graph is None:
             graph = ops.get_default_graph()
         if not isinstance(graph, ops.Graph):
@@ -145,8 +147,13 @@ class BaseSession:
         self._state = SessionState()
         self._plans = {}
         self._feed_specs = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._default_stack = []
+        self._placement_policy = placement_lib.resolve_policy(placement_policy)
+        self._inventory = devices.inventory()   # detected once per process; fixed for the session
+        self._placer = None                      # created on first use (see _place)
+        self._device_placement = None            # set on hosts with a GPU
+        self._placed_version = None
 
     graph = property(lambda self: self._graph)
     sess_str = property(lambda self: self._target or "")
@@ -156,8 +163,78 @@ class BaseSession:
         return self._graph.as_graph_def()
 
     def list_devices(self):
-        from gpugraph.runtime import devices
-        return devices.list_devices()
+        """This session's devices, CPU first: objects with ``name``
+        (``/job:localhost/replica:0/task:0/device:CPU:0``), ``device_type``, ``memory_limit_bytes``."""
+        return list(self._session_inventory().devices)
+
+    def placement(self, fetches=None, feed_dict=None):
+        """Where each op runs and why, as a list of
+        :class:`~gpugraph.runtime.placement.PlacementDecision` (op_name, op_type, requested,
+        assigned, reason): for the ops that running ``fetches`` with ``feed_dict``'s keys fed
+        executes, in execution order — or, without ``fetches``, for every op of the graph.
+        Compiles (and caches) the plan like ``run`` would, but runs nothing.
+
+        Example:
+            >>> [str(d) for d in sess.placement(y, {x: None})]                # doctest: +SKIP
+            ['MatMul: (MatMul): /job:localhost/replica:0/task:0/device:GPU:0  # default: a GPU kernel exists']
+        """
+        if self._closed:
+            raise RuntimeError("Attempted to use a closed Session.")
+        if fetches is None:
+            with self._lock:
+                self._place()
+                return [self._placer.decisions[op] for op in self._graph.get_operations()]
+        flat, _ = _flatten_fetches(self._graph, fetches)
+        feed_tensors = tuple(self._feed_spec(k).tensor for k in (feed_dict or {}))
+        fetch_tensors, targets, _ = _split_fetches(flat)
+        plan = self._get_plan(fetch_tensors, feed_tensors, targets)
+        return [self._placer.decisions[op] for op in plan.placed_ops]
+
+    # -- devices and placement ------------------------------------------------------------------
+    def _session_inventory(self):
+        """The host's devices as this session's config restricts them: ``device_count={"GPU": n}``
+        keeps the first n GPUs, ``gpu_options.visible_device_list`` picks and orders them."""
+        inv = self._inventory
+        config = self._config
+        if config is None or not inv.num_gpus:
+            return inv
+        visible = getattr(getattr(config, "gpu_options", None), "visible_device_list", "")
+        if visible:
+            try:
+                keep = [int(p) for p in visible.split(",") if p.strip()]
+            except ValueError:
+                raise ValueError(f"gpu_options.visible_device_list must list GPU numbers, got {visible!r}") \
+                    from None
+            inv = inv.with_gpus(keep)
+        count = dict(getattr(config, "device_count", {}) or {})
+        if "GPU" in count and count["GPU"] < inv.num_gpus:
+            inv = inv.with_gpus(range(max(count["GPU"], 0)))
+        return inv
+
+    def _place(self):
+        """Places the graph's new ops (under the session lock); prints them for log_device_placement."""
+        if self._placer is None:
+            inv = self._session_inventory()
+            config = self._config
+            soft = bool(config is not None and getattr(config, "allow_soft_placement", False))
+            if inv.num_gpus:
+                from gpugraph.runtime import cuda
+                from gpugraph.runtime.device_plan import DevicePlacement
+                cuda.register_kernels()
+                placer = placement_lib.Placer(self._graph, inv, soft, self._placement_policy)
+                gpu_options = config.gpu_options if config is not None and config.HasField("gpu_options") \
+                    else None
+                self._device_placement = DevicePlacement(placer, cuda.get_backend(inv), gpu_options)
+            else:
+                placer = placement_lib.Placer(self._graph, inv, soft, self._placement_policy)
+            self._placer = placer
+        if self._device_placement is not None and self._placed_version != self._graph._mutation_version:
+            self._device_placement.const_cache.clear()  # an op changed: its constant may have too
+            self._placed_version = self._graph._mutation_version
+        new = self._placer.place()
+        if new and self._config is not None and getattr(self._config, "log_device_placement", False):
+            for decision in new:
+                print(decision)
 
     # -- context management ---------------------------------------------------------------------
     def as_default(self):
@@ -183,6 +260,7 @@ class BaseSession:
         self._closed = True
         self._plans = {}
         self._state = None
+        self._device_placement = None  # releases the constants uploaded to GPUs
 
     # -- running --------------------------------------------------------------------------------
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
@@ -269,12 +347,10 @@ class BaseSession:
         plan = self._plans.get(key)
         if plan is None or plan.graph_version != self._graph._mutation_version:
             with self._lock:
+                self._place()
                 plan = plan_lib.compile_plan(self._graph, list(fetch_tensors), list(feed_tensors),
-                                             list(targets), self._state)
+                                             list(targets), self._state, placement=self._device_placement)
                 plan.graph_version = self._graph._mutation_version
-                if self._config is not None and getattr(self._config, "log_device_placement", False):
-                    for op in plan.step_ops:
-                        print(f"{op.name}: ({op.type}): /job:localhost/replica:0/task:0/device:CPU:0")
                 self._plans[key] = plan
         return plan
 
@@ -294,7 +370,9 @@ class _DefaultSessionContext:
 
 
 class Session(BaseSession):
-    """``tf.compat.v1.Session(target='', graph=None, config=None)``.
+    """``tf.compat.v1.Session(target='', graph=None, config=None)``, plus gpugraph's
+    ``placement_policy`` (``"remap"``, the default, or ``"strict"``; the ``GPUGRAPH_PLACEMENT``
+    environment variable sets the default): see :mod:`gpugraph.runtime.placement`.
 
     Example:
         >>> with tf.Session() as sess:
@@ -306,8 +384,8 @@ class Session(BaseSession):
 class InteractiveSession(BaseSession):
     """A Session that installs itself as the default session on construction."""
 
-    def __init__(self, target="", graph=None, config=None):
-        super().__init__(target, graph, config)
+    def __init__(self, target="", graph=None, config=None, placement_policy=None):
+        super().__init__(target, graph, config, placement_policy)
         self._interactive_ctx = self.as_default()
         self._interactive_ctx.__enter__()
 

@@ -46,6 +46,8 @@ from gpugraph import _api  # noqa: E402
 _api.install(_sys.modules[__name__])
 del _api
 
+from gpugraph import saved_model  # noqa: E402,F401  (tf.saved_model.loader.load, simple_save, …)
+
 
 def disable_eager_execution():
     """Accepted for compatibility: gpugraph always builds graphs."""

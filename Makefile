@@ -4,13 +4,16 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
+comma  := ,
+# The demo serves its model, so it needs the server extra; on a CUDA host it also gets CuPy.
+DEMO_EXTRAS := serve$(if $(shell command -v nvidia-smi 2>/dev/null),$(comma)cuda13,)
 
 .PHONY: demo test bench protos
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[$(DEMO_EXTRAS)]'
 	touch $@
 
 $(VENV)/.test: $(VENV)/.base

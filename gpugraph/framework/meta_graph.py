@@ -37,6 +37,7 @@ from google.protobuf import unknown_fields as _unknown_fields
 
 from gpugraph.framework import attrs as attr_lib
 from gpugraph.framework import graph_io, ops, registry
+from gpugraph.util import fileio
 from gpugraph.protos import (control_flow_pb2, graph_debug_info_pb2, graph_pb2, meta_graph_pb2,
                              saver_pb2, variable_pb2)
 
@@ -502,23 +503,7 @@ def export_meta_graph(filename=None, meta_info_def=None, graph_def=None, saver_d
 
 def _atomic_write(path, data, sync=True):
     """Writes a temporary file and renames it onto ``path`` (fsynced first when ``sync``)."""
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    tmp = "%s.tmp%d" % (path, int.from_bytes(os.urandom(8), "little"))
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            if sync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    fileio.atomic_write(path, data, sync)
 
 
 _alias_pool = None

@@ -35,6 +35,7 @@ from gpugraph import errors
 from gpugraph.framework import dtypes
 from gpugraph.protos import tensor_bundle_pb2
 from gpugraph.train import bundle, table
+from gpugraph.util.fileio import fsync_path
 
 _FAST_MIN_BYTES = 1 << 20        # below this, thread hand-offs cost more than they save
 _CHUNK = 16 << 20                # write/read granularity for the pool
@@ -121,20 +122,6 @@ def run_later(task):
                 _worker = threading.Thread(target=_background_loop, name="gpugraph-ckpt-io", daemon=True)
                 _worker.start()
     _background.put(task)
-
-
-def fsync_path(path):
-    """fsync a file or directory by name; a file deleted meanwhile is skipped."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def flush_later(paths):

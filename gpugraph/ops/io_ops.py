@@ -30,6 +30,7 @@ from gpugraph.framework.registry import register_op
 from gpugraph.ops import io_bundle
 from gpugraph.protos import tensor_bundle_pb2
 from gpugraph.train import bundle, table
+from gpugraph.util import fileio
 
 TensorShape = tensor_shape.TensorShape
 
@@ -235,24 +236,12 @@ def merge_bundles(ctx, prefixes, dest, allow_missing_files=False):
     header.endianness = tensor_bundle_pb2.BundleHeaderProto.LITTLE
     header.version.producer = bundle.BUNDLE_VERSION
     header.version.min_consumer = bundle.BUNDLE_MIN_CONSUMER
-    index = bundle.index_filename(dest)
-    tmp = "%s.tempstate%d" % (index, int.from_bytes(os.urandom(8), "little"))
-    try:
-        with open(tmp, "wb") as f:
-            writer = table.TableWriter(f)
-            writer.add(b"", header.SerializeToString())
-            for key in sorted(merged):
-                writer.add(key, merged[key].SerializeToString())
-            writer.finish()
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, index)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with fileio.atomic_open(bundle.index_filename(dest)) as f:
+        writer = table.TableWriter(f)
+        writer.add(b"", header.SerializeToString())
+        for key in sorted(merged):
+            writer.add(key, merged[key].SerializeToString())
+        writer.finish()
     for prefix, _, _ in sources:
         if prefix != dest:
             try:

@@ -19,7 +19,6 @@ Example:
 import logging
 import os
 import shutil
-import tempfile
 
 from google.protobuf import any_pb2
 from google.protobuf import text_format
@@ -28,6 +27,7 @@ from gpugraph.framework import dtypes, ops
 from gpugraph.protos import meta_graph_pb2, saved_model_pb2, saver_pb2, types_pb2
 from gpugraph.saved_model import constants
 from gpugraph.saved_model import loader as loader_lib
+from gpugraph.util import fileio
 
 _log = logging.getLogger(__name__)
 
@@ -203,27 +203,12 @@ class SavedModelBuilder:
         else:
             path = os.path.join(self._export_dir, constants.SAVED_MODEL_FILENAME_PB)
             data = self._saved_model.SerializeToString(deterministic=True)
-        _atomic_write(path, data)
+        fileio.atomic_write(path, data)
         _log.info("SavedModel written to: %s", path)
         return path.encode("utf-8", "surrogateescape")
 
 
 Builder = SavedModelBuilder
-
-
-def _atomic_write(path, data):
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
-                               dir=os.path.dirname(path) or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _asset_path_from_tensor(path_tensor):

@@ -36,6 +36,7 @@ from gpugraph import errors
 from gpugraph.framework import dtypes
 from gpugraph.protos import tensor_bundle_pb2
 from gpugraph.train import table
+from gpugraph.util import fileio
 
 __all__ = ["BundleWriter", "BundleReader", "TensorNotFoundError", "data_filename", "index_filename",
            "check_prefix"]
@@ -109,20 +110,6 @@ def _crc_of(buf, crc=0):
     for start in range(0, buf.size, _CHUNK):
         crc = table.crc32c(buf[start:start + _CHUNK].tobytes(), crc)
     return crc
-
-
-def _fsync_dir(path):
-    # Makes the renames themselves durable; not possible (nor needed) on every platform.
-    try:
-        fd = os.open(path or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _as_tensor(value):
@@ -267,7 +254,7 @@ class BundleWriter:
                 os.fsync(f.fileno())
             os.replace(self._tmp_data, self._data_path)
             os.replace(self._tmp_index, index_filename(self._prefix))
-            _fsync_dir(os.path.dirname(self._prefix))
+            fileio.fsync_path(os.path.dirname(self._prefix))  # the renames too
         except BaseException:
             self._remove_temps()
             raise

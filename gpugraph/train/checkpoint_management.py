@@ -21,12 +21,12 @@ Example:
 
 import logging
 import os
-import tempfile
 
 from google.protobuf import text_format
 
 from gpugraph.protos import checkpoint_state_pb2
 from gpugraph.train.bundle import data_filename, index_filename
+from gpugraph.util import fileio
 
 __all__ = ["CheckpointState", "generate_checkpoint_state_proto", "update_checkpoint_state",
            "get_checkpoint_state", "latest_checkpoint", "checkpoint_exists", "get_checkpoint_mtimes",
@@ -69,24 +69,6 @@ def generate_checkpoint_state_proto(save_dir, model_checkpoint_path, all_model_c
     return state
 
 
-def _atomic_write(path, text):
-    # Readers (and TF's get_checkpoint_state) must never see a half-written state file.
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def update_checkpoint_state(save_dir, model_checkpoint_path, all_model_checkpoint_paths=None,
                             latest_filename=None, all_model_checkpoint_timestamps=None,
                             last_preserved_timestamp=None, save_relative_paths=False):
@@ -115,7 +97,8 @@ def update_checkpoint_state(save_dir, model_checkpoint_path, all_model_checkpoin
     if filename == state.model_checkpoint_path:
         raise RuntimeError("Save path '%s' conflicts with path used for checkpoint state.  Please use a "
                            "different save path." % model_checkpoint_path)
-    _atomic_write(filename, text_format.MessageToString(state))
+    # Readers (and TF's get_checkpoint_state) must never see a half-written state file.
+    fileio.atomic_write(filename, text_format.MessageToString(state))
 
 
 def get_checkpoint_state(checkpoint_dir, latest_filename=None):

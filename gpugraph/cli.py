@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 
 import numpy as np
@@ -54,8 +55,13 @@ class Progress:
         self.value = 0
         self._last = -1
         self._started = time.monotonic()
+        self._lock = threading.Lock()  # checkpoint reads report from several threads
 
     def advance(self, n):
+        with self._lock:
+            self._advance(n)
+
+    def _advance(self, n):
         self.value += n
         if not self.enabled:
             return
@@ -104,22 +110,14 @@ def _checkpoint_bytes(prefix):
 @contextlib.contextmanager
 def _restoring(args, prefix):
     """Progress of a variable restore from ``prefix`` run inside the block: a percentage over the
-    checkpoint's bytes where the checkpoint reader reports them (``io_bundle.progress_callback``),
-    else a line before and after."""
+    checkpoint's bytes, as the checkpoint reader reports each tensor (``io_bundle.progress_callback``)."""
     count, size = _checkpoint_bytes(prefix) if _progress_enabled(args) else (None, None)
     if count is None:
         yield
         return
     from gpugraph.ops import io_bundle
-    hook = getattr(io_bundle, "progress_callback", None)
-    if hook is None:
-        started = time.monotonic()
-        _phase(args, f"restoring {count} tensors ({size / (1 << 20):.1f} MB) from {prefix}")
-        yield
-        _phase(args, f"restored in {time.monotonic() - started:.1f} s")
-        return
     progress = Progress(f"restoring {prefix}", size, True)
-    with hook(progress.advance):
+    with io_bundle.progress_callback(progress.advance):
         yield
     progress.done()
 

@@ -23,6 +23,7 @@ Example:
 """
 
 import atexit
+import contextlib
 import ctypes
 import os
 import queue
@@ -279,6 +280,37 @@ def _fast_readable(reader, name):
     return entry, np_dtype
 
 
+_progress_callbacks = []
+
+
+@contextlib.contextmanager
+def progress_callback(fn):
+    """Within the block, every checkpoint tensor read reports its size: ``fn(nbytes)`` (possibly
+    from pool threads). Used for progress bars of long restores.
+
+    Example:
+        >>> with progress_callback(bar.advance):                                  # doctest: +SKIP
+        ...     saver.restore(sess, prefix)
+    """
+    _progress_callbacks.append(fn)
+    try:
+        yield
+    finally:
+        _progress_callbacks.remove(fn)
+
+
+def _report(nbytes):
+    for fn in list(_progress_callbacks):
+        fn(nbytes)
+
+
+def _read_reported(reader, name):
+    value = reader.read(name)
+    if _progress_callbacks:
+        _report(reader.entry(name).size)
+    return value
+
+
 def read_tensors(reader, names):
     """The tensors ``names`` of an open BundleReader, each verified against its checksum.
 
@@ -288,14 +320,14 @@ def read_tensors(reader, names):
     plans = [_fast_readable(reader, n) for n in names]
     total = sum(p[0].size for p in plans if p is not None)
     if total < _FAST_MIN_BYTES:
-        return [reader.read(n) for n in names]
+        return [_read_reported(reader, n) for n in names]
     pool = _executor()
     out, pending = [None] * len(names), []
     files = {}
     try:
         for i, (name, plan) in enumerate(zip(names, plans)):
             if plan is None:
-                out[i] = reader.read(name)
+                out[i] = _read_reported(reader, name)
                 continue
             entry, np_dtype = plan
             shape = tuple(d.size for d in entry.shape.dim)
@@ -351,3 +383,4 @@ def _read_and_check(fd, path, name, entry, buf):
     if crc != table.unmask_crc(entry.crc32c):
         raise errors.DataLossError(None, None, "checksum mismatch for tensor %r in %s (index says crc32c 0x%08x, "
                                    "data has 0x%08x)" % (name, path, table.unmask_crc(entry.crc32c), crc))
+    _report(entry.size)

@@ -295,3 +295,22 @@ def test_op_names_follow_tensorflow_wrappers():
         names = {op.name for op in g.get_operations()}
     assert {"SaveV2", "SaveV2/prefix", "SaveV2/tensor_names", "SaveV2/shape_and_slices", "RestoreV2",
             "RestoreV2/tensor_names", "MergeV2Checkpoints/checkpoint_prefixes", "MergeV2Checkpoints"} <= names
+
+
+@pytest.mark.parametrize("big", [False, True], ids=["small_reads", "pooled_reads"])
+def test_progress_callback_reports_every_restored_byte(tmp_path, big):
+    from gpugraph.train import bundle
+    shape = (1024, 1024) if big else (4, 4)  # 4 MiB takes the thread-pool path, 64 B the simple one
+    with gg.Graph().as_default():
+        a = gg.Variable(np.ones(shape, np.float32), name="a")
+        b = gg.Variable(np.array([b"x", b"yz"], dtype=object), name="b")
+        saver = gg.train.Saver([a, b])
+        with gg.Session() as sess:
+            sess.run(gg.global_variables_initializer())
+            prefix = saver.save(sess, str(tmp_path / "m"))
+            reported = []
+            with io_bundle.progress_callback(reported.append):
+                saver.restore(sess, prefix)
+    with bundle.BundleReader(prefix) as reader:
+        expected = sum(e.size for _, e in reader.raw_entries())
+    assert sum(reported) == expected and len(reported) == 2

@@ -150,7 +150,9 @@ def _import_nodes_unguarded(graph, graph_def, prefix, input_map, return_elements
             seen.add(nd.name)
     used_map_keys = set()
     created = {}
+    expected_inputs = {}
     devices = {}
+    parsed_inputs = {}
     # Pass 1: create every Operation (outputs typed from attrs), so back edges can be wired later.
     for nd in graph_def.node:
         spec = registry.lookup(nd.op)
@@ -170,8 +172,14 @@ def _import_nodes_unguarded(graph, graph_def, prefix, input_map, return_elements
                          for s in cls.list.s]
             del cls.list.s[:]
             cls.list.s.extend(rewritten)
+        if prefix and nd.op in ("Enter", "RefEnter") and "frame_name" in attr_values:
+            # Each import gets its own loop frames (two imports of one loop must not share a frame).
+            # import_meta_graph has scoped them already (same prefix): leave those as they are.
+            frame = attr_values["frame_name"].s
+            if not frame.startswith(prefix.encode()):
+                attr_values["frame_name"] = attr_value_pb2.AttrValue(s=prefix.encode() + frame)
         try:
-            output_dtypes = ops.signature_dtypes(spec, attr_values)[1]
+            input_dtypes, output_dtypes = ops.signature_dtypes(spec, attr_values)
         except (KeyError, ValueError, TypeError) as e:
             raise ValueError(f"GraphDef node {nd.name!r} ({nd.op}) has bad attrs: {e}") from None
         new_name = prefix + nd.name
@@ -185,12 +193,16 @@ def _import_nodes_unguarded(graph, graph_def, prefix, input_map, return_elements
             device = _merge_scope_device(graph, op_tmp, device)
         op = ops.Operation(graph, new_name, nd.op, spec, attr_values, device, output_dtypes)
         created[nd.name] = op
+        expected_inputs[nd.name] = input_dtypes
     # Pass 2: wire inputs (respecting input_map) and check dtypes.
     for nd in graph_def.node:
         op = created[nd.name]
         data, controls = [], []
         for inp in nd.input:
-            src, index = _parse_input(inp)
+            parsed = parsed_inputs.get(inp)
+            if parsed is None:
+                parsed = parsed_inputs[inp] = _parse_input(inp)
+            src, index = parsed
             if (src, index) in input_map:
                 used_map_keys.add((src, index))
                 mapped = input_map[(src, index)]
@@ -207,12 +219,12 @@ def _import_nodes_unguarded(graph, graph_def, prefix, input_map, return_elements
                     raise ValueError(f"GraphDef node {nd.name!r} has input {inp!r}, but node {src!r} "
                                      f"({src_op.type}) has only {len(src_op._outputs)} outputs")
                 data.append(src_op._outputs[index])
-        expected = ops.signature_dtypes(op._spec, op._attrs)[0]
+        expected = expected_inputs[nd.name]
         if len(expected) != len(data):
             raise ValueError(f"GraphDef node {nd.name!r} ({nd.op}) has {len(data)} data inputs, but the op "
                              f"takes {len(expected)}")
         for i, (t, want) in enumerate(zip(data, expected)):
-            if t.dtype != want and t.dtype.base_dtype != want:
+            if t._dtype is not want and t._dtype.base_dtype is not want:  # DTypes are singletons
                 raise ValueError(f"GraphDef node {nd.name!r} ({nd.op}): input {i} ({nd.input[i]!r}) has "
                                  f"dtype {t.dtype.name}, expected {want.name}")
         op._inputs = data
@@ -225,11 +237,12 @@ def _import_nodes_unguarded(graph, graph_def, prefix, input_map, return_elements
     if unused:
         names = [("^" + s) if i == -1 else f"{s}:{i}" for s, i in unused]
         raise ValueError(f"input_map refers to names not in the graph_def: {', '.join(sorted(names))}")
-    # Pass 3: add to the graph in an order where inputs come first, then infer shapes.
+    # Pass 3: add to the graph in an order where inputs come first. Shapes are inferred on first
+    # use (Tensor.shape): importing a 10k-node graph to run it then costs no shape inference.
     for op in _topological(created, graph_def):
         graph._add_op(op)
         graph._mark_name_used(op.name)
-        _apply_imported_shapes(op)
+        op._shapes_pending = True
     if was_empty and graph_def.HasField("versions"):
         graph._graph_def_versions = versions_pb2.VersionDef()
         graph._graph_def_versions.CopyFrom(graph_def.versions)
@@ -286,19 +299,6 @@ def _topological(created, graph_def):
 
 def _predecessors(op):
     return [t.op for t in op._inputs] + op._control_inputs
-
-
-def _apply_imported_shapes(op):
-    ops._infer_shapes(op)
-    if "_output_shapes" in op._attrs:
-        shapes = op._attrs["_output_shapes"].list.shape
-        for t, s in zip(op._outputs, shapes):
-            if t._shape.is_fully_defined():
-                continue  # nothing a hint could add
-            try:
-                t._shape = t._shape.merge_with(tensor_shape.TensorShape(s))
-            except ValueError:
-                pass  # shape inference is authoritative; a stale _output_shapes hint is ignored
 
 
 def read_graph_def_file(path):

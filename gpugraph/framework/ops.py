@@ -94,13 +94,17 @@ class Tensor:
 
     @property
     def shape(self):
+        if self._op._shapes_pending:
+            resolve_pending_shapes(self._op)
         return self._shape
 
     def get_shape(self):
-        return self._shape
+        return self.shape
 
     def set_shape(self, shape):
         """Merges ``shape`` into the static shape; ValueError naming the tensor when incompatible."""
+        if self._op._shapes_pending:
+            resolve_pending_shapes(self._op)
         try:
             self._shape = self._shape.merge_with(tensor_shape.as_shape(shape))
         except ValueError as e:
@@ -180,6 +184,7 @@ class Operation:
         self._id = graph._next_id()
         self._control_outputs = []
         self._attr_cache = None               # kernel attrs as Python values, filled on first use
+        self._shapes_pending = False          # imported ops infer their shapes on first use
 
     name = property(lambda self: self._name)
     type = property(lambda self: self._type)
@@ -714,6 +719,45 @@ def signature_dtypes(spec, attr_values):
         if len(_signature_dtype_cache) < 100_000:
             _signature_dtype_cache[key] = result
     return result
+
+
+def resolve_pending_shapes(op):
+    """Infers the shapes of ``op`` and of every ancestor still waiting for it (imported ops infer on
+    first use: a big imported graph is mostly run, not inspected). Iterative, inputs first; back
+    edges of loops see the unknown shape, as at build time."""
+    order, stack, seen = [], [(op, iter(_shape_inputs(op)))], {op}
+    while stack:
+        node, it = stack[-1]
+        for nxt in it:
+            if nxt._shapes_pending and nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, iter(_shape_inputs(nxt))))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    for node in order:
+        node._shapes_pending = False
+        _infer_shapes(node)
+        _merge_output_shape_hints(node)
+
+
+def _shape_inputs(op):
+    return [t._op for t in op._inputs]
+
+
+def _merge_output_shape_hints(op):
+    """Merges a GraphDef's ``_output_shapes`` attr (what the writer knew) into inferred shapes."""
+    hints = op._attrs.get("_output_shapes")
+    if hints is None:
+        return
+    for t, s in zip(op._outputs, hints.list.shape):
+        if t._shape.is_fully_defined():
+            continue  # nothing a hint could add
+        try:
+            t._shape = t._shape.merge_with(tensor_shape.TensorShape(s))
+        except ValueError:
+            pass  # shape inference is authoritative; a stale _output_shapes hint is ignored
 
 
 def _infer_shapes(op):

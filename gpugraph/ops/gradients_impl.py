@@ -27,7 +27,7 @@ import enum
 
 from gpugraph.framework import dtypes, ops, registry
 from gpugraph.framework.op_builder import constant, convert_to_tensor
-from gpugraph.ops import grad_util
+from gpugraph.ops import control_flow_context, control_flow_state, grad_util
 
 # op type (or override name) -> gradient function; None marks a non-differentiable op.
 _GRADIENTS = {}
@@ -152,8 +152,9 @@ class _NullContext:
 
 
 # -- graph analysis ---------------------------------------------------------------------------------
-def _pending_count(to_ops, from_ops):
-    """(to_ops reachable from from_ops, per-op count of backprop inputs, the ops in between)."""
+def _pending_count(to_ops, from_ops, colocate_gradients_with_ops=False):
+    """(to_ops reachable from from_ops, per-op count of backprop inputs, the loop state: a
+    ControlFlowState when the ops in between cross while-loop exits, else None)."""
     reached = set()
     queue = collections.deque(from_ops)
     while queue:
@@ -164,20 +165,24 @@ def _pending_count(to_ops, from_ops):
                 if _is_trainable(t):
                     queue.extend(t.consumers())
     reachable_to_ops = {op for op in to_ops if op in reached}
-    between = set()
+    between, between_list = set(), []
     queue = collections.deque(to_ops)
     while queue:
         op = queue.popleft()
         if op in reached:
             between.add(op)
+            between_list.append(op)
             reached.remove(op)
             queue.extend(t.op for t in op.inputs)
+    # v1 while loops: a gradient loop state per loop, and all of a loop's exits count as between.
+    loop_state = control_flow_state.maybe_create_control_flow_state(between_list, between,
+                                                                    colocate_gradients_with_ops)
     pending = collections.defaultdict(int)
-    for op in between:
+    for op in between_list:
         for t in op.inputs:
             if t.op in between:
                 pending[t.op] += 1
-    return reachable_to_ops, pending
+    return reachable_to_ops, pending, loop_state
 
 
 def _stop_ops(from_ops, stop_gradient_ops, pending):
@@ -227,7 +232,11 @@ def _set_grad(grads, t, grad):
     if op_grads is None:
         op_grads = [[] for _ in t.op.outputs]
         grads[t.op] = op_grads
-    op_grads[t.value_index].append(grad)
+    t_grads = op_grads[t.value_index]
+    if isinstance(t_grads, list):
+        t_grads.append(grad)
+    else:  # a loop Switch visited a second time: its aggregated gradient is replaced
+        op_grads[t.value_index] = grad
 
 
 def _get_grads(grads, op):
@@ -286,12 +295,58 @@ def _aggregated_grads(grads, op, aggregation_method):
     return list(out_grads)
 
 
-def _zeros_for_output(op, i):
-    """TF's control_flow_state.ZerosLike for an output nobody backpropagated into."""
+def _zeros_for_output(op, i, loop_state=None):
+    """TF's control_flow_state.ZerosLike for an output nobody backpropagated into (inside a loop
+    being differentiated: the loop state's zeros; for a cond's Switch: zeros on its other branch)."""
     t = op.outputs[i]
     if t.dtype.base_dtype == dtypes.resource:
         return None
+    if loop_state is not None:
+        return loop_state.ZerosLikeV1WhileLoop(op, i)
+    if op.type in ("Switch", "RefSwitch"):
+        from gpugraph.ops import control_flow_grad
+        return control_flow_grad.zeros_like_outside_loop(op, i)
     return grad_util.op("ZerosLike", x=t, name="zeros_like")
+
+
+def _has_any_not_none_grads(grads, op):
+    for out_grad in _get_grads(grads, op):
+        if isinstance(out_grad, ops.Tensor):
+            return True
+        if isinstance(out_grad, list) and any(g is not None for g in out_grad):
+            return True
+    return False
+
+
+def _update_pending_and_enqueue_ready(grads, op, queue, pending, loop_state):
+    """TF's _UpdatePendingAndEnqueueReady: an input op is ready when all its consumers sent their
+    gradients; a loop Switch is ready at each visit; a loop's exits wait for each other."""
+    for t in op.inputs:
+        x_op = t.op
+        pending[x_op] -= 1
+        ready = pending[x_op] == 0
+        if loop_state is not None and not ready:
+            ready = pending[x_op] > 0 and control_flow_context.IsLoopSwitch(x_op)
+        if not ready:
+            continue
+        if loop_state is None or not control_flow_context.IsLoopExit(x_op):
+            queue.append(x_op)
+            continue
+        grad_state = loop_state.GetGradState(x_op, before=False)
+        grad_state.deferred_exits.append(t)
+        grad_state.pending_exits_count -= 1
+        if grad_state.pending_exits_count == 0:
+            has_not_none_grad = False
+            for y in grad_state.deferred_exits:
+                if _has_any_not_none_grads(grads, y.op):
+                    has_not_none_grad = True
+                    queue.append(y.op)
+                else:
+                    grad_state.unused_exits.append(y)
+            for y in grad_state.unused_exits:
+                if has_not_none_grad and _is_trainable(y):
+                    _set_grad(grads, y, loop_state.ZerosLikeForExit(y))
+                queue.append(y.op)
 
 
 def _tuple(tensors):
@@ -365,7 +420,7 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
 
         to_ops = [t.op for t in ys]
         from_ops = [t.op for t in xs]
-        reachable_to_ops, pending = _pending_count(to_ops, from_ops)
+        reachable_to_ops, pending, loop_state = _pending_count(to_ops, from_ops, colocate_gradients_with_ops)
 
         grads = {}
         for y, grad_y in zip(ys, grad_ys):
@@ -376,20 +431,31 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
             if pending[op] == 0 and op not in queued and op in reachable_to_ops:
                 queued.add(op)
                 queue.append(op)
+        if loop_state is not None:
+            for y in loop_state.ProcessUnusedLoopExits(pending, queued):
+                if _is_trainable(y):
+                    _set_grad(grads, y, loop_state.ZerosLikeForExit(y))
+                    queue.append(y.op)
         stop_ops = _stop_ops(from_ops, [t.op for t in stop_gradients], pending)
 
         while queue:
             op = queue.popleft()
             with _maybe_colocate_with(op, colocate_gradients_with_ops):
+                if loop_state is not None:
+                    loop_state.EnterGradWhileContext(op, before=True)
                 out_grads = _aggregated_grads(grads, op, aggregation_method)
+                if loop_state is not None:
+                    loop_state.ExitGradWhileContext(op, before=True)
                 grad_fn = None
                 has_out_grads = any(gr is not None for gr in out_grads)
                 if has_out_grads and op not in stop_ops:
                     grad_fn = get_gradient_function(op)
+                if loop_state is not None:
+                    loop_state.EnterGradWhileContext(op, before=False)
                 if grad_fn is not None and has_out_grads:
                     for i, out_grad in enumerate(out_grads):
                         if out_grad is None and _is_trainable(op.outputs[i]):
-                            out_grads[i] = _zeros_for_output(op, i)
+                            out_grads[i] = _zeros_for_output(op, i, loop_state)
                     with ops.name_scope(op.name + "_grad"):
                         in_grads = grad_fn(op, *out_grads)
                         in_grads = list(in_grads) if isinstance(in_grads, (list, tuple)) else [in_grads]
@@ -413,10 +479,11 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
                                 f"Forward operation: {op.name}. Input index: {i}. Original input shape: "
                                 f"{t_in.shape}. Calculated input gradient shape: {in_grad.shape}") from None
                     _set_grad(grads, t_in, in_grad)
-            for t in op.inputs:
-                pending[t.op] -= 1
-                if pending[t.op] == 0:
-                    queue.append(t.op)
+                if loop_state is not None:
+                    loop_state.ExitGradWhileContext(op, before=False)
+            _update_pending_and_enqueue_ready(grads, op, queue, pending, loop_state)
+        if loop_state is not None:
+            loop_state.PostProcessing()
 
         results = []
         for x in xs:

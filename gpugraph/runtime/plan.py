@@ -183,6 +183,11 @@ def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU", place
     it every step runs on ``device_kind`` kernels (the NumPy path).
     """
     fed = set(feeds)
+    # v1 control flow (Switch/Merge, while-loop frames) needs the dataflow executor; it runs on the CPU.
+    from gpugraph.runtime import control_flow_executor
+    cf_plan = control_flow_executor.maybe_compile(graph, fetches, feeds, targets, state, device_kind, placement)
+    if cf_plan is not None:
+        return cf_plan
     order = _needed_ops(fetches, targets, fed)
     if placement is not None:
         from gpugraph.runtime import device_plan

@@ -231,6 +231,18 @@ def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU", place
         if kernel is None:
             raise errors.UnimplementedError(
                 None, op, f"no {device_kind} kernel for op {op.type} (node '{op.name}')")
+        if op.type in _SESSION_CONSTANT_OPS and not op._control_inputs:
+            # A variable's buffer (or handle) is the same object on every run of this session:
+            # look it up once here instead of in a step. Reads still happen when their step runs.
+            slot = slot_of[op.outputs[0]] = new_slot()
+            initial_values[slot] = kernel(KernelContext(op, state, device_kind))
+            continue
+        folded = _fold_constant(op, kernel, slot_of, initial_values, state, device_kind)
+        if folded is not None:
+            for t, value in zip(op.outputs, folded):
+                slot = slot_of[t] = new_slot()
+                initial_values[slot] = value
+            continue
         ref_positions = [i for i, (t, want) in enumerate(zip(op._inputs, spec.input_dtypes(ops.signature_attrs(spec, op._attrs))))
                          if t.dtype._is_ref_dtype and not want._is_ref_dtype]
         if ref_positions:
@@ -252,6 +264,53 @@ def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU", place
     plan = finish_plan(steps_spec, n_slots, initial_values, feed_slots, fetch_slots, state, device_kind)
     plan.placed_ops = order
     return plan
+
+
+# Ops whose output is a per-session object (a variable's RefCell or resource handle).
+_SESSION_CONSTANT_OPS = frozenset({"VariableV2", "VarHandleOp"})
+
+# Ops whose value follows from their input's static shape alone.
+_SHAPE_OPS = frozenset({"Shape", "Size", "Rank", "ShapeN"})
+
+
+def _is_stateful_dtype(dtype):
+    from gpugraph.framework import dtypes
+    return dtype._is_ref_dtype or dtype.base_dtype in (dtypes.resource, dtypes.variant)
+
+
+def _fold_constant(op, kernel, slot_of, initial_values, state, device_kind):
+    """The outputs of ``op`` computed now, at compile time, or None when it must run every time.
+
+    Folded: stateless ops whose inputs are all constants (the shape arithmetic of gradient graphs,
+    scalar hyper-parameter math), and Shape/Size/Rank of tensors whose static shape is fully known
+    (feeds are checked against static shapes, and kernels honour them). Ops with control inputs are
+    left alone: folding them would drop the ordering they ask for.
+    """
+    spec = op.op_spec
+    if spec.is_stateful or op._control_inputs or not op.outputs:
+        return None
+    # Ops on variables (Assign and friends take refs; TF does not mark them stateful) and on
+    # resources or variants touch state: never fold them.
+    if any(_is_stateful_dtype(t.dtype) for t in list(op._inputs) + op.outputs):
+        return None
+    if op.type in _SHAPE_OPS:
+        if not all(t.shape.is_fully_defined() for t in op._inputs):
+            return None
+        args = [np.zeros(t.shape.as_list(), np.int8) for t in op._inputs]  # only their shapes matter
+    else:
+        slots = [slot_of.get(t) for t in op._inputs]
+        if any(s is None or s not in initial_values for s in slots):
+            return None
+        args = [initial_values[s] for s in slots]
+    try:
+        with np.errstate(all="ignore"):
+            result = kernel(KernelContext(op, state, device_kind), *args)
+    except Exception:  # noqa: BLE001 - leave the failure to the run, which names the node
+        return None
+    values = [result] if len(op.outputs) == 1 else list(result)
+    if len(values) != len(op.outputs) or any(isinstance(v, RefCell) for v in values):
+        return None
+    return [freeze(np.asarray(v)) for v in values]
 
 
 def finish_plan(steps_spec, n_slots, initial_values, feed_slots, fetch_slots, state, device_kind="CPU"):

@@ -1,0 +1,72 @@
+"""Compile-time work in plans: constant folding, shapes of statically known tensors, variables looked
+up once — and the cases that must never be folded."""
+
+import numpy as np
+import pytest
+
+import gpugraph as tf
+
+
+@pytest.fixture(autouse=True)
+def fresh_graph():
+    tf.reset_default_graph()
+    yield
+
+
+def _plan(sess):
+    (plan,) = sess._plans.values()
+    return plan
+
+
+def test_constant_arithmetic_and_static_shapes_fold_away():
+    x = tf.placeholder(tf.float32, [2, 3], name="x")
+    scale = tf.constant(2.0) * tf.constant(3.0)            # constant math
+    n = tf.cast(tf.shape(x)[0], tf.float32)                 # a statically known shape
+    y = x * scale / n
+    with tf.Session() as sess:
+        out = sess.run(y, {x: np.ones((2, 3), np.float32)})
+        plan = _plan(sess)
+    np.testing.assert_array_equal(out, np.full((2, 3), 3.0, np.float32))
+    assert [op.type for op in plan.step_ops] == ["Mul", "RealDiv"]
+
+
+def test_shape_of_a_partially_known_tensor_is_computed_each_run():
+    x = tf.placeholder(tf.float32, [None, 3], name="x")
+    y = tf.shape(x)
+    with tf.Session() as sess:
+        assert sess.run(y, {x: np.ones((4, 3))}).tolist() == [4, 3]
+        assert sess.run(y, {x: np.ones((1, 3))}).tolist() == [1, 3]
+        assert [op.type for op in _plan(sess).step_ops] == ["Shape"]
+
+
+def test_ops_with_control_inputs_or_state_are_not_folded():
+    v = tf.Variable(0.0, name="v")
+    bump = tf.assign_add(v, 1.0)
+    with tf.control_dependencies([bump]):
+        after = tf.identity(tf.constant(1.0) + tf.constant(1.0), name="after")
+    with tf.Session() as sess:
+        sess.run(v.initializer)
+        sess.run(after)
+        sess.run(after)
+        assert sess.run(v) == 2.0  # the AssignAdd ran on each run: neither it nor its user folded
+
+
+def test_random_ops_are_never_folded():
+    r = tf.random_uniform([3], seed=1) + tf.constant(1.0)
+    with tf.Session() as sess:
+        assert not np.array_equal(sess.run(r), sess.run(r))
+
+
+def test_a_constant_op_that_fails_still_fails_at_run_time_naming_the_node():
+    bad = tf.math.floordiv(tf.constant([1, 2]), tf.constant([1, 0]), name="divide_by_zero")
+    with tf.Session() as sess:
+        with pytest.raises(tf.errors.InvalidArgumentError, match="divide_by_zero"):
+            sess.run(bad)
+
+
+def test_folded_constants_are_private_to_the_session_and_read_only():
+    y = tf.constant([1.0, 2.0]) * tf.constant(2.0)
+    with tf.Session() as sess:
+        first = sess.run(y)
+        first[0] = 100.0  # the caller's copy
+        assert sess.run(y).tolist() == [2.0, 4.0]

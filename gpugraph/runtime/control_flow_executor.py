@@ -42,7 +42,7 @@ import numpy as np
 from gpugraph import errors
 from gpugraph.ops.control_flow_ops import CONTROL_FLOW_OPS, DEAD
 from gpugraph.runtime.control_flow_propagator import NOT_RUN, Run
-from gpugraph.runtime.plan import KernelContext, _const_value, _deref_wrapper, _fetch_value
+from gpugraph.runtime.plan import KernelContext, _const_value, _deref_wrapper, _fetch_value, prune
 from gpugraph.runtime.state import RefCell, freeze
 
 _KIND_OP, _KIND_CONST, _KIND_FEED = 0, 1, 2
@@ -64,28 +64,10 @@ def maybe_compile(graph, fetches, feeds, targets, state, device_kind="CPU", plac
     if not graph_has_control_flow(graph):
         return None
     fed = set(feeds)
-    needed = _prune(fetches, targets, fed)
+    needed = prune(fetches, targets, fed)
     if not any(op._type in CONTROL_FLOW_OPS for op in needed):
         return None
     return _Compiler(state, device_kind, placement).compile(needed, fetches, feeds, targets)
-
-
-def _prune(fetches, targets, fed):
-    """Every op the fetches and targets need (following back edges of loops too)."""
-    needed = set()
-    stack = [t.op for t in fetches if t not in fed] + list(targets)
-    while stack:
-        op = stack.pop()
-        if op in needed:
-            continue
-        needed.add(op)
-        for t in op._inputs:
-            if t not in fed and t.op not in needed:
-                stack.append(t.op)
-        for c in op._control_inputs:
-            if c not in needed:
-                stack.append(c)
-    return needed
 
 
 # -- the compiled form ----------------------------------------------------------------------------

@@ -133,8 +133,9 @@ def _fetch_value(value):
     return value
 
 
-def _needed_ops(fetch_tensors, target_ops, fed):
-    """Ops that must run, in an order where every op follows its inputs (creation order tie-break)."""
+def prune(fetch_tensors, target_ops, fed):
+    """Every op the fetches and targets need: data and control inputs, stopping at fed tensors (and
+    following the back edges of loops, which are data inputs too)."""
     needed = set()
     stack = [t.op for t in fetch_tensors if t not in fed] + list(target_ops)
     while stack:
@@ -148,6 +149,12 @@ def _needed_ops(fetch_tensors, target_ops, fed):
         for c in op._control_inputs:
             if c not in needed:
                 stack.append(c)
+    return needed
+
+
+def _needed_ops(fetch_tensors, target_ops, fed):
+    """Ops that must run, in an order where every op follows its inputs (creation order tie-break)."""
+    needed = prune(fetch_tensors, target_ops, fed)
     # Kahn's algorithm over the needed subgraph, preferring creation order.
     import heapq
     indegree = {}

@@ -195,8 +195,11 @@ def _import_nodes_unguarded(graph, graph_def, prefix, input_map, return_elements
         created[nd.name] = op
         expected_inputs[nd.name] = input_dtypes
     # Pass 2: wire inputs (respecting input_map) and check dtypes.
+    already_sorted = True  # TF writes nodes inputs-first; then pass 3 needs no sort
+    seen_ops = set()
     for nd in graph_def.node:
         op = created[nd.name]
+        seen_ops.add(op)
         data, controls = [], []
         for inp in nd.input:
             parsed = parsed_inputs.get(inp)
@@ -212,6 +215,8 @@ def _import_nodes_unguarded(graph, graph_def, prefix, input_map, return_elements
                 raise ValueError(f"GraphDef node {nd.name!r} has input {inp!r}, but there is no node "
                                  f"named {src!r} in the GraphDef")
             src_op = created[src]
+            if already_sorted and src_op not in seen_ops:
+                already_sorted = False
             if index == -1:
                 controls.append(src_op)
             else:
@@ -239,7 +244,8 @@ def _import_nodes_unguarded(graph, graph_def, prefix, input_map, return_elements
         raise ValueError(f"input_map refers to names not in the graph_def: {', '.join(sorted(names))}")
     # Pass 3: add to the graph in an order where inputs come first. Shapes are inferred on first
     # use (Tensor.shape): importing a 10k-node graph to run it then costs no shape inference.
-    for op in _topological(created, graph_def):
+    ordered = created.values() if already_sorted else _topological(created, graph_def)
+    for op in ordered:
         graph._add_op(op)
         graph._mark_name_used(op.name)
         op._shapes_pending = True

@@ -707,11 +707,25 @@ def signature_attrs(spec, attr_values):
 _signature_dtype_cache = {}
 
 
+def _signature_key(attr_spec, av):
+    """A cheap hashable form of one signature attr (a dtype enum, a count, a list of enums)."""
+    if av is None:
+        return None
+    kind = attr_spec.type if attr_spec is not None else None
+    if kind == "type":
+        return av.type
+    if kind == "int":
+        return av.i
+    if kind == "list(type)":
+        return tuple(av.list.type)
+    return av.SerializeToString(deterministic=True)
+
+
 def signature_dtypes(spec, attr_values):
     """(input dtypes, output dtypes) of a node of ``spec`` with these AttrValues, memoised on the
     serialized signature attrs (importing a big graph asks the same question thousands of times)."""
-    key = (spec.name,) + tuple(attr_values[k].SerializeToString(deterministic=True) if k in attr_values
-                               else None for k in spec.signature_attr_names())
+    key = (spec.name,) + tuple(_signature_key(spec.attrs.get(k), attr_values.get(k))
+                               for k in spec.signature_attr_names())
     result = _signature_dtype_cache.get(key)
     if result is None:
         python_attrs = signature_attrs(spec, attr_values)

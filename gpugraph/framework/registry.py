@@ -111,6 +111,7 @@ class OpSpec:
     _op_def: object = None
     _signature_attr_names: object = None
     _default_attr_values: object = None
+    _required_attr_names: object = None
 
     def signature_attr_names(self):
         """Names of the attrs that decide arg dtypes and counts (``T``, ``N``, ``out_type`` …)."""
@@ -133,7 +134,10 @@ class OpSpec:
         return self._default_attr_values
 
     def required_attr_names(self):
-        return [k for k, a in self.attrs.items() if not a.has_default]
+        """Names of the attrs a NodeDef must carry (those without a default), computed once."""
+        if self._required_attr_names is None:
+            self._required_attr_names = tuple(k for k, a in self.attrs.items() if not a.has_default)
+        return self._required_attr_names
 
     def kernel_for(self, device_kind):
         return self.kernels.get(device_kind)

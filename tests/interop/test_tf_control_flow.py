@@ -208,3 +208,29 @@ def test_a_merge_that_can_never_fire_in_an_imported_graph_is_named():
         with gg.Session() as sess:
             with pytest.raises(errors.InvalidArgumentError, match="Merge node 'm' \\(Merge\\) can never fire"):
                 sess.run("y:0", {"x:0": 1.0})
+
+
+def test_dynamic_rnn_loss_gradients_match_tensorflows_own(tf):
+    """Training through a loop: d(loss)/d(every RNN weight) of TF's dynamic_rnn model, computed by our
+    gradients() and by TensorFlow's tf.gradients on the same imported graph and checkpoint."""
+    feeds = {"x:0": EXPECTED["rnn|x"], "lengths:0": EXPECTED["rnn|lengths"]}
+    fetches = ["lstm_out", "proj_out", "gru_out"]
+    with gg.Graph().as_default() as g:
+        saver = gg.train.import_meta_graph(str(DATA / "rnn" / "model.meta"))
+        names = sorted(v.op.name for v in g.get_collection("trainable_variables"))
+        variables = [g.get_tensor_by_name(n + ":0") for n in names]
+        loss = gg.add_n([gg.reduce_sum(gg.square(g.get_tensor_by_name(f + ":0"))) for f in fetches])
+        grads = gg.gradients(loss, variables)
+        assert all(gr is not None for gr in grads)
+        with gg.Session() as sess:
+            saver.restore(sess, str(DATA / "rnn" / "model"))
+            ours = sess.run(grads, feeds)
+    with _v1_control_flow(tf) as tf1:
+        with tf.Graph().as_default() as tg, tf1.Session() as sess:
+            tf_saver = tf1.train.import_meta_graph(str(DATA / "rnn" / "model.meta"))
+            tf_saver.restore(sess, str(DATA / "rnn" / "model"))
+            loss = tf.add_n([tf.reduce_sum(tf.square(tg.get_tensor_by_name(f + ":0"))) for f in fetches])
+            tf_vars = [tg.get_tensor_by_name(n + ":0") for n in names]
+            theirs = sess.run(tf1.gradients(loss, tf_vars), feeds)
+    for name, a, b in zip(names, ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)

@@ -224,6 +224,8 @@ def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU", place
                               f"{t.dtype.name} and shape {t.shape}")
             continue
         spec = op.op_spec
+        if op.type == "NoOp":
+            continue  # only orders other ops, and the plan's order already respects its edges
         if op.type == "Const":
             value = freeze(_const_value(op))
             slot = new_slot()

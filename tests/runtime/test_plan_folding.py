@@ -70,3 +70,16 @@ def test_folded_constants_are_private_to_the_session_and_read_only():
         first = sess.run(y)
         first[0] = 100.0  # the caller's copy
         assert sess.run(y).tolist() == [2.0, 4.0]
+
+
+def test_noops_are_not_steps_but_their_inputs_still_run():
+    a = tf.Variable(0, name="a")
+    b = tf.Variable(0, name="b")
+    both = tf.group(tf.assign_add(a, 1), tf.assign_add(b, 2), name="both")
+    with tf.Session() as sess:
+        sess.run([a.initializer, b.initializer])
+        sess.run(both)
+        sess.run(both)
+        plan = max(sess._plans.values(), key=lambda p: len(p.step_ops))
+        assert sess.run([a, b]) == [2, 4]
+    assert "NoOp" not in [op.type for op in plan.step_ops]

@@ -18,6 +18,8 @@ $(VENV)/.base: pyproject.toml
 
 $(VENV)/.test: $(VENV)/.base
 	$(PY) -m pip install -q -e '.[test]'
+	# tf.compat.v1.layers for the layer tests; --no-deps, or it would pull the full tensorflow package
+	$(PY) -m pip install -q --no-deps tf-keras==2.21.0
 	touch $@
 
 demo: $(VENV)/.base

@@ -17,6 +17,8 @@ Example (in a test module)::
         check(case)
 """
 
+import contextlib
+
 import numpy as np
 
 import gpugraph as gg
@@ -127,3 +129,18 @@ def check(case, against_tf=True):
     if case.check_values is not None:
         case.check_values(ours, theirs)
     return ours
+
+
+@contextlib.contextmanager
+def tf_v1_control_flow():
+    """TensorFlow with v1 control flow (Switch/Merge/Enter/Exit, not While/If functions) for the
+    duration of a ``with`` block; yields ``tf.compat.v1``."""
+    import tensorflow as tf
+    tf1 = tf.compat.v1
+    was_v2 = tf1.control_flow_v2_enabled()
+    tf1.disable_control_flow_v2()
+    try:
+        yield tf1
+    finally:
+        if was_v2:
+            tf1.enable_control_flow_v2()

@@ -2,13 +2,12 @@
 TensorFlow computes from our exported gradient graphs, TensorFlow's node layout, training a model with
 a cond; the stack ops the gradients of while loops use (tests/ops/test_while_loop_grad.py)."""
 
-import contextlib
 
 import numpy as np
 import pytest
 
 import gpugraph as gg
-from conformance import Case, check, ph
+from conformance import Case, check, ph, tf_v1_control_flow
 from gpugraph import errors
 from gpugraph.ops import control_flow_grad, gradients_impl, stack_ops
 
@@ -93,18 +92,6 @@ def test_conformance(case):
     check(case)
 
 
-@contextlib.contextmanager
-def _tf_v1_control_flow():
-    import tensorflow as tf
-    tf1 = tf.compat.v1
-    was_v2 = tf1.control_flow_v2_enabled()
-    tf1.disable_control_flow_v2()
-    try:
-        yield tf1
-    finally:
-        if was_v2:
-            tf1.enable_control_flow_v2()
-
 
 def _grad_nodes(graph_def):
     return sorted((n.name, n.op, tuple(n.input)) for n in graph_def.node if n.name.startswith("gradients"))
@@ -119,7 +106,7 @@ def _cond_program(tf):
 
 @pytest.mark.tf
 def test_cond_gradient_layout_matches_tensorflow():
-    with _tf_v1_control_flow() as tf1:
+    with tf_v1_control_flow() as tf1:
         import tensorflow as tf
         with tf.Graph().as_default() as tg:
             _cond_program(tf1)
@@ -145,7 +132,7 @@ def test_cond_gradient_layout_matches_tensorflow():
 @pytest.mark.tf
 def test_zeros_like_outside_loop_builds_tensorflows_nodes():
     from tensorflow.python.ops import control_flow_state
-    with _tf_v1_control_flow() as tf1:
+    with tf_v1_control_flow() as tf1:
         import tensorflow as tf
         with tf.Graph().as_default() as tg:
             x = tf1.placeholder(tf.float32, [None, 3], name="x")

@@ -3,13 +3,12 @@ ControlTrigger, their Ref variants, RefIdentity, Assert) and the while_loop / co
 graphs built here run in gpugraph's control-flow executor and, from the exported GraphDef, in
 TensorFlow; the builders lay out the same nodes as TensorFlow's v1 control flow."""
 
-import contextlib
 
 import numpy as np
 import pytest
 
 import gpugraph as gg
-from conformance import Case, check, ph
+from conformance import Case, check, ph, tf_v1_control_flow
 from gpugraph import errors
 from gpugraph.ops import control_flow_context as cfc
 from gpugraph.ops import control_flow_ops as cfo
@@ -171,20 +170,6 @@ def test_conformance(case):
 
 
 # -- TensorFlow's layout ----------------------------------------------------------------------------
-@contextlib.contextmanager
-def _tf_v1_control_flow():
-    """TensorFlow with v1 control flow (Switch/Merge) for the duration of a test."""
-    import tensorflow as tf
-    tf1 = tf.compat.v1
-    was_v2 = tf1.control_flow_v2_enabled()
-    tf1.disable_control_flow_v2()
-    try:
-        yield tf1
-    finally:
-        if was_v2:
-            tf1.enable_control_flow_v2()
-
-
 def _layout(graph_def):
     """Per node: name, op, inputs (control inputs as a set) and the control-flow attrs."""
     out = {}
@@ -224,7 +209,7 @@ def _program(tf):
 
 @pytest.mark.tf
 def test_builders_lay_out_tensorflows_nodes_and_contexts():
-    with _tf_v1_control_flow() as tf1:
+    with tf_v1_control_flow() as tf1:
         import tensorflow as tf
         with tf.Graph().as_default() as tg:
             _program(tf1)

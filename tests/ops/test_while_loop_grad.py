@@ -3,13 +3,11 @@ stacks of forward values, accumulators for loop invariants (gpugraph.ops.control
 control_flow_grad), created by gradients() for every loop exit it crosses.
 """
 
-import contextlib
-
 import numpy as np
 import pytest
 
 import gpugraph as gg
-from conformance import Case, check, ph
+from conformance import Case, check, ph, tf_v1_control_flow
 
 rng = np.random.default_rng(41)
 
@@ -93,19 +91,6 @@ def test_conformance(case):
     check(case)
 
 
-@contextlib.contextmanager
-def _tf_v1_control_flow():
-    import tensorflow as tf
-    tf1 = tf.compat.v1
-    was_v2 = tf1.control_flow_v2_enabled()
-    tf1.disable_control_flow_v2()
-    try:
-        yield tf1
-    finally:
-        if was_v2:
-            tf1.enable_control_flow_v2()
-
-
 def _program(tf):
     x = tf.placeholder(tf.float32, [None, 3], name="x")
     n = tf.placeholder(tf.int32, [], name="n")
@@ -128,7 +113,7 @@ def _program(tf):
 
 @pytest.mark.tf
 def test_backward_loops_have_tensorflows_layout():
-    with _tf_v1_control_flow() as tf1:
+    with tf_v1_control_flow() as tf1:
         import tensorflow as tf
         with tf.Graph().as_default() as tg:
             _program(tf1)
@@ -168,7 +153,7 @@ def test_gradients_through_tensorflows_imported_loops(tmp_path):
         grads = gg.gradients(gg.add_n(ys), [g.get_tensor_by_name("imported/x:0")])
         with gg.Session() as sess:
             ours = sess.run(grads, {"imported/" + k: v for k, v in feeds.items()})
-    with _tf_v1_control_flow() as tf1:
+    with tf_v1_control_flow() as tf1:
         import tensorflow as tf
         with tf.Graph().as_default() as tg, tf1.Session() as sess:
             tf1.train.import_meta_graph(str(meta))

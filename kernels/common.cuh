@@ -3,7 +3,7 @@
 // Every kernel file includes this header. It needs no CUDA toolkit headers (NVRTC from the
 // `nvidia-cuda-nvrtc` wheel ships none), so 16-bit floats are our own storage structs converted
 // with PTX instructions, and limits/bit casts are spelled out here. The same sources also compile
-// as C++ on the CPU against tests/kernels/cuda_emulation.h, which defines
+// as C++ on the CPU against gpugraph/runtime/cuda/cpu_emulation/cuda_emulation.h, which defines
 // GPUGRAPH_CPU_EMULATION; the few device-only spellings (inline PTX, dynamic shared memory) have
 // an emulation branch below and nowhere else.
 //

@@ -234,7 +234,7 @@ class _Compiler:
         if on_gpu:
             fn = backend.wrap_gpu_kernel(fn, dctx, host_inputs=host_inputs, host_outputs=host_outputs)
             ctx = KernelContext(op, self.state, "GPU", xp=backend.xp, stream=dctx.stream,
-                                device_name=device.name)
+                                device_name=device.name, custom_kernels=dctx.custom_kernel)
             note = f"on {device.short_name}"
         else:
             fn = backend.wrap_cpu_kernel(fn)

@@ -31,13 +31,16 @@ class KernelContext:
 
     GPU kernels also get ``ctx.xp`` (the array module: CuPy, or its NumPy emulation), ``ctx.stream``
     (the device's compute stream, made current by the executor around the call) and
-    ``ctx.device_name`` (e.g. ``/job:localhost/replica:0/task:0/device:GPU:0``).
+    ``ctx.device_name`` (e.g. ``/job:localhost/replica:0/task:0/device:GPU:0``), and
+    ``ctx.kernel(source, name)``: a custom kernel of ``kernels/`` (or a generated source) on the
+    step's device, or None where the backend has none (the emulated backend without its CPU build
+    of the kernels), in which case the kernel computes with ``ctx.xp``.
     """
 
     __slots__ = ("op", "node_name", "op_type", "attrs", "state", "output_dtypes", "device", "cache",
-                 "xp", "stream", "device_name")
+                 "xp", "stream", "device_name", "_custom_kernels")
 
-    def __init__(self, op, state, device="CPU", xp=np, stream=None, device_name=None):
+    def __init__(self, op, state, device="CPU", xp=np, stream=None, device_name=None, custom_kernels=None):
         self.op = op
         self.node_name = op.name
         self.op_type = op.type
@@ -49,6 +52,13 @@ class KernelContext:
         self.xp = xp
         self.stream = stream
         self.device_name = device_name
+        self._custom_kernels = custom_kernels
+
+    def kernel(self, source, name):
+        """The custom kernel ``name`` of ``source`` for this step's device, or None.
+
+        ``kernel(grid, block, args, stream=ctx.stream, shared_mem=0)`` launches it."""
+        return None if self._custom_kernels is None else self._custom_kernels(source, name)
 
     def error(self, message, cls=errors.InvalidArgumentError):
         """An OpError naming this node: ``raise ctx.error("bad shape")``."""

@@ -1,15 +1,16 @@
 """Fixtures of the kernel tests: the sample fused kernels and the CPU-emulation build of every
 kernel, made once per test session."""
 
+from pathlib import Path
+
 import pytest
 
-from gpugraph.runtime.cuda import kernel_loader
+from gpugraph.runtime.cuda import cpu_emulation, kernel_loader
 
 import cuda_launch
-import emulation_build
 import fused_cases
 
-HERE = emulation_build.HERE
+HERE = Path(__file__).resolve().parent
 # Every kernel test runs in the CPU emulation; on a host with a GPU (and CuPy) on the GPU as well.
 BACKENDS = ["emulation"] + (["cuda"] if cuda_launch.gpu_available() else [])
 
@@ -35,9 +36,9 @@ def _sources(fused_file):
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory, fused_file):
     """kernels/*.cu, the sample fused kernels and the emulator self-test kernels, built for the
-    CPU emulation and loaded (an :class:`emulation_build.EmulatedKernels`)."""
-    lib, entries = emulation_build.build(_sources(fused_file), tmp_path_factory.mktemp("emulation"))
-    return emulation_build.EmulatedKernels(lib, entries)
+    CPU emulation and loaded (an :class:`cpu_emulation.EmulatedKernels`)."""
+    lib, entries = cpu_emulation.build(_sources(fused_file), tmp_path_factory.mktemp("emulation"))
+    return cpu_emulation.EmulatedKernels(lib, entries)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

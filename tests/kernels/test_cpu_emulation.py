@@ -19,7 +19,7 @@ from gpugraph.runtime.cuda import kernel_loader as kl
 
 import fused_cases
 from kernel_reference import FakeCell, KernelError, numpy_kernel
-from emulation_build import EmulationError
+from gpugraph.runtime.cuda.cpu_emulation import EmulationError
 
 DTYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16, "bf16": ml_dtypes.bfloat16,
           "i32": np.int32, "i64": np.int64, "u8": np.uint8, "i8": np.int8}

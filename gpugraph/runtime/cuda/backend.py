@@ -29,10 +29,11 @@ class DeviceContext:
     """One GPU as the executor uses it. ``stream`` runs kernels; ``copy_stream`` host-to-device
     copies; ``index`` is gpugraph's GPU number, ``cuda_index`` the CUDA ordinal."""
 
-    __slots__ = ("device", "index", "cuda_index", "stream", "copy_stream", "xp")
+    __slots__ = ("device", "index", "cuda_index", "stream", "copy_stream", "xp", "backend")
 
-    def __init__(self, xp, device):
+    def __init__(self, xp, device, backend=None):
         self.xp = xp
+        self.backend = backend
         self.device = device
         self.index = device.index
         self.cuda_index = device.cuda_index
@@ -44,6 +45,10 @@ class DeviceContext:
         """A context manager making this GPU current. A fresh ``Device`` each time: CuPy keeps the
         device to restore on the Device object, so one shared object is not safe across threads."""
         return self.xp.cuda.Device(self.cuda_index)
+
+    def custom_kernel(self, source, name):
+        """The custom kernel ``name`` of ``source`` on this GPU (see :meth:`Backend.custom_kernel`)."""
+        return self.backend.custom_kernel(self, source, name)
 
     def __repr__(self):
         return f"<DeviceContext {self.device.short_name} cuda:{self.device.cuda_index}>"
@@ -66,7 +71,7 @@ class Backend:
         ``gpu_options`` set the device's memory pool, as TensorFlow's are process-wide)."""
         dctx = self._contexts.get(device.cuda_index)
         if dctx is None:
-            dctx = self._contexts[device.cuda_index] = DeviceContext(self.xp, device)
+            dctx = self._contexts[device.cuda_index] = DeviceContext(self.xp, device, self)
         self._configure_memory(dctx, gpu_options)
         return dctx
 
@@ -102,6 +107,15 @@ class Backend:
                     with dctx.stream:
                         block = self.xp.empty((int(reserve * 0.95),), dtype=self.xp.uint8)
                     del block
+
+    # -- custom kernels -----------------------------------------------------------------------------
+    def custom_kernel(self, dctx, source, name):
+        """Kernel ``name`` of ``source`` (a ``kernels/`` file name or a generated
+        :class:`~gpugraph.runtime.cuda.kernel_loader.KernelSource`) loaded in ``dctx``'s GPU —
+        compiled on first use through the kernel cache. Call it as
+        ``kernel(grid, block, args, stream=dctx.stream, shared_mem=0)``."""
+        from gpugraph.runtime.cuda import kernel_loader
+        return kernel_loader.get_kernel(source, name, device=dctx.cuda_index)
 
     # -- transfers ----------------------------------------------------------------------------------
     def is_device_array(self, x):

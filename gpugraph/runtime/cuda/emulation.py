@@ -16,6 +16,7 @@ Example:
     TypeError: emulated CuPy: host numpy.ndarray passed to a device operation (add)
 """
 
+import os
 import threading
 import types
 
@@ -262,8 +263,41 @@ def _make_backend_class():
 
         emulated = True
 
-        def __init__(self):
+        def __init__(self, kernel_emulator=None):
             super().__init__(xp)
+            # The CPU build of the custom kernels (cpu_emulation.KernelEmulator): with it, GPU
+            # steps launch kernels/*.cu and generated kernels as on a GPU; without it
+            # (custom_kernel gives None) they compute with xp. GPUGRAPH_EMULATE_KERNELS=1 turns
+            # it on for the process's emulated backend.
+            if kernel_emulator is None and os.environ.get("GPUGRAPH_EMULATE_KERNELS") == "1":
+                from gpugraph.runtime.cuda.cpu_emulation import KernelEmulator
+                kernel_emulator = KernelEmulator()
+            self.kernel_emulator = kernel_emulator
+
+        def custom_kernel(self, dctx, source, name):
+            emulator = self.kernel_emulator
+            if emulator is None:
+                return None
+            kernel = emulator.kernel(source, name)
+            device_id = dctx.cuda_index
+
+            def launch(grid, block, args, *, stream, shared_mem=0):
+                # What a real launch needs: device arrays of this GPU, contiguous, and the stream
+                # of the step (the one made current around GPU steps).
+                if stream is not dctx.stream:
+                    raise RuntimeError(f"emulated launch of {kernel.name} on a stream other than "
+                                       f"GPU {device_id}'s compute stream")
+                for a in args:
+                    if isinstance(a, np.ndarray):
+                        if not isinstance(a, DeviceArray) or a._device_id != device_id:
+                            raise TypeError(f"emulated launch of {kernel.name} on GPU {device_id} got "
+                                            f"{'a host array' if not isinstance(a, DeviceArray) else f'an array of GPU {a._device_id}'}")
+                        if not a.flags.c_contiguous:
+                            raise TypeError(f"emulated launch of {kernel.name}: a non-contiguous array")
+                kernel(grid, block, args, stream=stream, shared_mem=shared_mem)
+            launch.name = kernel.name
+            launch.entry = kernel.entry
+            return launch
 
         def wrap_gpu_kernel(self, fn, dctx, host_inputs=(), host_outputs=False):
             run = super().wrap_gpu_kernel(fn, dctx)

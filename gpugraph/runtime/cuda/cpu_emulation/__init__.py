@@ -1,4 +1,6 @@
-"""Builds the CUDA kernels as C++ for the CPU emulation (cuda_emulation.h) and calls them via ctypes.
+"""The CPU emulation of the CUDA kernels: the same ``.cu`` sources built as C++ against
+``cuda_emulation.h`` (grids, blocks, threads as fibers, shared memory, barriers, warp shuffles) and
+called via ctypes — so a kernel's logic runs, and is tested, on a host without a GPU.
 
 Each kernel source becomes one translation unit: the emulation header, the ``.cu`` file itself
 (unchanged), then one generated C launcher per ``extern "C" __global__`` entry point::
@@ -9,6 +11,16 @@ All units plus emulation_driver.cpp are compiled in parallel with g++ and linked
 library, which :class:`EmulatedKernels` loads. ``launch(name, grid, block, *args)`` takes NumPy
 arrays for pointer parameters (their buffers are what the kernel reads and writes) and Python
 numbers for scalars, converted to the parameter's C type.
+
+:class:`KernelEmulator` is what the emulated GPU backend launches custom kernels with: one library
+per kernel source (a ``kernels/`` file or a generated fused kernel), built on first use into a
+cache directory and loaded once, behind the same call interface as a CuPy kernel
+(:class:`gpugraph.runtime.cuda.kernel_loader.Kernel`).
+
+Example:
+    >>> emu = KernelEmulator()                                     # doctest: +SKIP
+    >>> k = emu.kernel("softmax.cu", "gg_softmax_f32")              # doctest: +SKIP
+    >>> k((blocks,), (32, 8), (x, y, rows, cols, 0, 0), stream=s)  # doctest: +SKIP
 """
 
 import ctypes
@@ -16,6 +28,8 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -88,20 +102,26 @@ def build(sources, build_dir, jobs=None):
             raise ValueError(f"{src.name}: kernel names defined twice: {sorted(duplicate)}")
         all_entries.update(entries)
         unit = build_dir / f"emu_{src.stem}.cpp"
-        unit.write_text(launcher_unit(src, entries))
+        text = launcher_unit(src, entries)
+        if not unit.exists() or unit.read_text() != text:
+            unit.write_text(text)
         units.append(unit)
     if lib_path.exists():
         return lib_path, all_entries
     cxx = compiler()
     include = ["-I", str(HERE), "-I", str(kernel_loader.kernel_dir())]
-    objects = [build_dir / (u.stem + ".o") for u in [*units, DRIVER]]
+    # Per-process object and temporary names: two processes building the same library at once
+    # each finish their own and the last rename wins (both are the same bytes).
+    objects = [build_dir / f"{u.stem}.{os.getpid()}.o" for u in [*units, DRIVER]]
     cmds = [[cxx, *CXXFLAGS, *include, "-c", str(u), "-o", str(o)]
             for u, o in zip([*units, DRIVER], objects)]
     with ThreadPoolExecutor(jobs or os.cpu_count() or 1) as pool:
         list(pool.map(_run, cmds))
-    tmp = lib_path.with_suffix(".tmp.so")
+    tmp = lib_path.with_name(f"{lib_path.stem}.{os.getpid()}.tmp.so")
     _run([cxx, "-shared", "-o", str(tmp), *map(str, objects), "-lm"])
     os.replace(tmp, lib_path)
+    for o in objects:
+        o.unlink(missing_ok=True)
     return lib_path, all_entries
 
 
@@ -138,7 +158,7 @@ class EmulatedKernels:
                 if a is None:
                     converted.append(None)
                 else:
-                    if not (isinstance(a, np.ndarray) and a.flags.c_contiguous):
+                    if not (isinstance(a, np.ndarray) and (a.flags.c_contiguous or a.size == 0)):
                         raise TypeError(f"{name}: pointer arguments must be C-contiguous arrays")
                     converted.append(a.ctypes.data)
             else:
@@ -146,3 +166,66 @@ class EmulatedKernels:
         rc = self._function(name)(*grid, *block, shared, order, *converted)
         if rc:
             raise EmulationError(f"{name}: {self.lib.gg_emu_last_error().decode()}")
+
+
+def available():
+    """Whether a C++17 compiler is there to build the emulation."""
+    return bool(os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++"))
+
+
+class EmulatedKernel:
+    """One emulated kernel with :class:`kernel_loader.Kernel`'s call interface:
+    ``kernel(grid, block, args, stream=stream, shared_mem=0)``. Device arrays of the emulated
+    backend (NumPy subclasses) are passed as their buffers, which the kernel reads and writes."""
+
+    def __init__(self, kernels, name):
+        self._kernels = kernels
+        self.name = name
+        self.entry = kernels.entries[name]
+
+    def __call__(self, grid, block, args, *, stream=None, shared_mem=0):
+        self._kernels.launch(self.name, grid, block, *args, shared=shared_mem)
+
+
+class KernelEmulator:
+    """Builds and loads the CPU emulation of kernel sources lazily, one library per source,
+    cached in ``directory`` (default ``<kernel cache>/cpu-emulation``) under a name that hashes
+    the source, the emulator and the headers; thread-safe."""
+
+    def __init__(self, directory=None):
+        self.directory = Path(directory) if directory else kernel_loader.cache_dir() / "cpu-emulation"
+        self._libraries = {}
+        self._kernels = {}
+        self._lock = threading.Lock()
+
+    def library(self, source):
+        """The loaded :class:`EmulatedKernels` of ``source`` (a file name in ``kernels/`` or a
+        :class:`kernel_loader.KernelSource`)."""
+        if isinstance(source, str):
+            source = kernel_loader.kernel_source(source)
+        lib = self._libraries.get(source.sha256)
+        if lib is None:
+            with self._lock:
+                lib = self._libraries.get(source.sha256)
+                if lib is None:
+                    build_dir = self.directory / source.sha256[:16]
+                    build_dir.mkdir(parents=True, exist_ok=True)
+                    cu = build_dir / "source.cu"
+                    if not cu.exists():
+                        with tempfile.NamedTemporaryFile("w", dir=build_dir, suffix=".cu", delete=False) as f:
+                            f.write(source.text)
+                        os.replace(f.name, cu)
+                    lib = self._libraries[source.sha256] = EmulatedKernels(*build([cu], build_dir))
+        return lib
+
+    def kernel(self, source, name):
+        """The :class:`EmulatedKernel` ``name`` of ``source``."""
+        key = (source if isinstance(source, str) else source.sha256, name)
+        k = self._kernels.get(key)
+        if k is None:
+            lib = self.library(source)
+            if name not in lib.entries:
+                label = source if isinstance(source, str) else source.name
+                raise KeyError(f"{label} has no kernel {name!r} (it has: {', '.join(sorted(lib.entries))})")
+            k = self._kernels[key] = EmulatedKernel(lib, name)
+        return k

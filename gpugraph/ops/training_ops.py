@@ -12,13 +12,15 @@ Example:
     >>> step = apply_op("ApplyGradientDescent", var=w, alpha=0.1, delta=grad)   # doctest: +SKIP
 """
 
+import math
+
 import ml_dtypes
 import numpy as np
 
 from gpugraph import errors
 from gpugraph.framework import tensor_shape
 from gpugraph.framework.registry import register_op
-from gpugraph.runtime.state import ResourceHandle
+from gpugraph.runtime.state import RefCell, ResourceHandle
 
 TensorShape = tensor_shape.TensorShape
 _HALF_TYPES = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
@@ -51,23 +53,25 @@ def _adam(ctx, var, m, v, beta1_power, beta2_power, lr, beta1, beta2, epsilon, g
         num = (grad * (one - beta1) + beta1 * m) * alpha if ctx.attrs["use_nesterov"] else m * alpha
         return [var - num / (np.sqrt(v) + epsilon), m, v]
     # Float: the same operations in the same order, in place on fresh buffers (fewer temporaries).
-    m_t = grad - m
-    m_t *= one - beta1
+    # Scalars go to the ufuncs as 0-d arrays, which NumPy broadcasts faster than scalar objects.
+    m_t = np.subtract(grad, m)
+    m_t *= np.asarray(one - beta1)
     m_t += m                       # m + (grad - m) * (1 - beta1)
     v_t = np.square(grad)
     v_t -= v
-    v_t *= one - beta2
+    v_t *= np.asarray(one - beta2)
     v_t += v                       # v + (grad^2 - v) * (1 - beta2)
     denom = np.sqrt(v_t)
     denom += epsilon
     if ctx.attrs["use_nesterov"]:
         num = grad * (one - beta1)
         num += beta1 * m_t
-        num *= alpha
+        num *= np.asarray(alpha)
     else:
-        num = m_t * alpha
+        num = m_t * np.asarray(alpha)
     num /= denom
-    return [var - num, m_t, v_t]
+    np.subtract(var, num, out=num)
+    return [num, m_t, v_t]
 
 
 def _adagrad(ctx, var, accum, lr, grad):
@@ -93,31 +97,38 @@ def _centered_rms_prop(ctx, var, mg, ms, mom, lr, rho, momentum, epsilon, grad):
 
 
 # -- kernels -----------------------------------------------------------------------------------------
-def _run_update(ctx, formula, slot_names, slots, rest, scalar_names, grad_index):
-    """Checks shapes, then ``formula(ctx, *slots, *scalars, grad)`` in the compute dtype."""
-    rest = list(rest)
-    grad = rest.pop(grad_index)
-    var = slots[0]
-    shape = var.shape
+def _check_update(ctx, slot_names, slots, scalars, scalar_names, grad):
+    """The shape checks of TensorFlow's apply kernels, naming the node and both shapes."""
+    shape = slots[0].shape
     for name, value in zip(slot_names[1:], slots[1:]):
         if value.shape != shape:
             raise ctx.error(f"{slot_names[0]} and {name} do not have the same shape{_fmt(shape)} "
                             f"{_fmt(value.shape)}")
-    for name, s in zip(scalar_names, rest):
+    for name, s in zip(scalar_names, scalars):
         if s.ndim != 0:
             raise ctx.error(f"{name} is not a scalar: {_fmt(s.shape)}")
     if grad.shape != shape:
         raise ctx.error(f"{slot_names[0]} and grad do not have the same shape{_fmt(shape)} {_fmt(grad.shape)}")
-    store = var.dtype
-    if store in _HALF_TYPES:  # 16-bit floats compute in float32, rounded once when stored
-        slots = [v.astype(np.float32) for v in slots]
-        grad = grad.astype(np.float32)
-        rest = [s.astype(np.float32) for s in rest]
-    ct = slots[0].dtype.type
-    new = formula(ctx, *slots, *[ct(s) for s in rest], grad)
+
+
+def _compute_update(ctx, formula, slots, scalars, grad):
+    """``formula(ctx, *slots, *scalars, grad)`` in the compute dtype: 16-bit floats compute in
+    float32 and are rounded once when stored; the scalars stay 0-d arrays of the variable's dtype
+    (what the op's type constraint feeds)."""
+    store = slots[0].dtype
     if store in _HALF_TYPES:
+        slots = [v.astype(np.float32) for v in slots]
+        new = formula(ctx, *slots, *[s.astype(np.float32) for s in scalars], grad.astype(np.float32))
         return [v.astype(store) for v in new]
-    return new
+    return formula(ctx, *slots, *scalars, grad)
+
+
+def _run_update(ctx, formula, slot_names, slots, rest, scalar_names, grad_index):
+    """Checks shapes, then ``formula(ctx, *slots, *scalars, grad)`` in the compute dtype."""
+    rest = list(rest)
+    grad = rest.pop(grad_index)
+    _check_update(ctx, slot_names, slots, rest, scalar_names, grad)
+    return _compute_update(ctx, formula, slots, rest, grad)
 
 
 def _ref_kernel(formula, slot_names, scalar_names, grad_index):
@@ -187,6 +198,95 @@ def _shape_fn(n_slots, scalar_names, grad_index, resource):
     return shape
 
 
+# -- grouped updates --------------------------------------------------------------------------------
+_GROUPABLE = {}  # op type -> (formula, slot names, scalar names, grad index, resource)
+
+
+def groupable_update(op_type):
+    """Whether plans may run several ``op_type`` updates as one grouped step
+    (:func:`grouped_update_kernel`)."""
+    return op_type in _GROUPABLE
+
+
+def update_arity(op_type):
+    """``(number of slot inputs, number of other inputs, index of grad among the others)``."""
+    _, slots, scalars, grad_index, _ = _GROUPABLE[op_type]
+    return len(slots), len(scalars) + 1, grad_index
+
+
+def grouped_update_kernel(op_type, member_contexts):
+    """One kernel running several updates of one kind that share their scalar inputs (learning
+    rate, betas, epsilon...) as a single update over all their variables at once — the
+    multi-tensor form of the optimizer step.
+
+    Its inputs are the members' inputs one member after the other; it returns the members'
+    outputs. Each slot (var, m, v, ...) of all members is laid out in one flat array, so the
+    update's dozen elementwise passes run once over every variable instead of once per variable;
+    the new values are stored as read-only views of the flat results. When the variables still
+    hold the views the previous step stored, the flat arrays are reused as they are, so steady-state
+    training does not even gather them. The arithmetic per element is the ungrouped kernel's, in
+    the same order: results are bitwise the same. ``member_contexts`` name each member's node in
+    errors.
+    """
+    formula, slot_names, scalar_names, grad_index, resource = _GROUPABLE[op_type]
+    n_slots = len(slot_names)
+    per_member = n_slots + len(scalar_names) + 1
+    members = tuple(member_contexts)
+
+    def kernel(ctx, *args):
+        all_cells, grads, shapes, scalars = [], [], [], None
+        slot_values = [[] for _ in range(n_slots)]
+        for j, mctx in enumerate(members):
+            a = args[j * per_member:(j + 1) * per_member]
+            if resource:
+                cells = [_resource_cell(mctx, h) for h in a[:n_slots]]
+                values = [c.value for c in cells]
+                dtype = mctx.attrs["T"].as_numpy_dtype
+                for name, value in zip(slot_names, values):
+                    if value.dtype != dtype:
+                        raise mctx.error(f"{name} has dtype {value.dtype.name}, the op expects "
+                                         f"{np.dtype(dtype).name}")
+            else:
+                cells = a[:n_slots]
+                values = [c.read() for c in cells]
+            rest = [x.read() if isinstance(x, RefCell) else x for x in a[n_slots:]]
+            grad = rest.pop(grad_index)
+            _check_update(mctx, slot_names, values, rest, scalar_names, grad)
+            if scalars is None:
+                scalars = rest
+            all_cells.extend(cells)
+            for k, value in enumerate(values):
+                slot_values[k].append(value)
+            grads.append(grad.reshape(-1))
+            shapes.append(values[0].shape)
+
+        cached = ctx.cache.get("grouped_update")
+        if cached is not None and all(c.value is v for c, v in zip(all_cells, cached[0])):
+            flats = cached[1]
+        else:
+            flats = [np.concatenate([v.reshape(-1) for v in vs]) for vs in slot_values]
+        new = _compute_update(ctx, formula, flats, scalars, np.concatenate(grads))
+
+        stored = [None] * len(all_cells)
+        bounds = []
+        start = 0
+        for shape in shapes:
+            end = start + math.prod(shape)
+            bounds.append((start, end, shape))
+            start = end
+        for k, flat in enumerate(new):
+            for j, (start, end, shape) in enumerate(bounds):
+                view = flat[start:end].reshape(shape)
+                view.setflags(write=False)  # stored as RefCell.assign stores, without a copy
+                i = j * n_slots + k
+                all_cells[i].value = stored[i] = view
+        ctx.cache["grouped_update"] = (stored, new)
+        if resource:
+            return None
+        return [all_cells[j * n_slots] for j in range(len(members))]
+    return kernel
+
+
 # name, slots, non-slot inputs in TF's order, index of the gradient among them, formula, attrs
 _APPLY_OPS = [
     ("GradientDescent", ["var"], ["alpha", "delta"], 1, _gradient_descent, []),
@@ -212,3 +312,5 @@ for _name, _slots, _others, _gi, _formula, _extra in _APPLY_OPS:
     register_op(f"ResourceApply{_name}", inputs=[f"{s}: resource" for s in _slots] + _inputs,
                 attrs=_attrs, shape=_shape_fn(_n, _scalar_names, _gi, True),
                 cpu=_resource_kernel(_formula, _slots, _scalar_names, _gi), stateful=True)
+    _GROUPABLE[f"Apply{_name}"] = (_formula, _slots, _scalar_names, _gi, False)
+    _GROUPABLE[f"ResourceApply{_name}"] = (_formula, _slots, _scalar_names, _gi, True)

@@ -280,6 +280,8 @@ def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU", place
         fetch_slots.append(slot_of[t])
     steps_spec = [(op, kernel, ins, outs, None, len(op.outputs) == 1)
                   for op, kernel, ins, outs in steps_spec]
+    from gpugraph.runtime.grouped_updates import group_updates
+    steps_spec = group_updates(steps_spec, order, initial_values, state, device_kind)
     plan = finish_plan(steps_spec, n_slots, initial_values, feed_slots, fetch_slots, state, device_kind)
     plan.placed_ops = order
     return plan

@@ -141,38 +141,34 @@ def _import_nodes_unguarded(graph, graph_def, prefix, input_map, return_elements
     own = graph_pb2.GraphDef()
     own.CopyFrom(graph_def)
     graph_def = own
-    nodes = {nd.name: nd for nd in graph_def.node}
-    if len(nodes) != len(graph_def.node):
-        seen = set()
-        for nd in graph_def.node:
-            if nd.name in seen:
-                raise ValueError(f"GraphDef has two nodes named {nd.name!r}")
-            seen.add(nd.name)
     used_map_keys = set()
     created = {}
-    expected_inputs = {}
+    wiring = []  # per node, in GraphDef order: (name, op, its input names, its input dtypes)
     devices = {}
     parsed_inputs = {}
     # Pass 1: create every Operation (outputs typed from attrs), so back edges can be wired later.
     for nd in graph_def.node:
-        spec = registry.lookup(nd.op)
+        op_type = nd.op
+        spec = registry.lookup(op_type)
         if spec is None:
-            raise ValueError(f"GraphDef node {nd.name!r} uses op type {nd.op!r}, which gpugraph does not "
+            raise ValueError(f"GraphDef node {nd.name!r} uses op type {op_type!r}, which gpugraph does not "
                              f"support (no op registered with that name)")
         attr_values = dict(nd.attr)
-        for key, default in spec.default_attr_values().items():
-            if key not in attr_values:
-                attr_values[key] = default
-        for key in spec.required_attr_names():
-            if key not in attr_values:
-                raise ValueError(f"GraphDef node {nd.name!r} ({nd.op}) is missing required attr {key!r}")
+        defaults = spec.default_attr_values()
+        if defaults and not defaults.keys() <= attr_values.keys():  # (set operations: no Python loop)
+            for key in defaults.keys() - attr_values.keys():
+                attr_values[key] = defaults[key]
+        required = spec.required_attr_names()
+        if required and not attr_values.keys() >= set(required):
+            missing = sorted(set(required) - attr_values.keys())
+            raise ValueError(f"GraphDef node {nd.name!r} ({op_type}) is missing required attr {missing[0]!r}")
         if "_class" in attr_values and prefix:
             cls = attr_values["_class"]
             rewritten = [(b"loc:@" + prefix.encode() + s[5:]) if s.startswith(b"loc:@") else s
                          for s in cls.list.s]
             del cls.list.s[:]
             cls.list.s.extend(rewritten)
-        if prefix and nd.op in ("Enter", "RefEnter") and "frame_name" in attr_values:
+        if prefix and op_type in ("Enter", "RefEnter") and "frame_name" in attr_values:
             # Each import gets its own loop frames (two imports of one loop must not share a frame).
             # import_meta_graph has scoped them already (same prefix): leave those as they are.
             frame = attr_values["frame_name"].s
@@ -181,27 +177,30 @@ def _import_nodes_unguarded(graph, graph_def, prefix, input_map, return_elements
         try:
             input_dtypes, output_dtypes = ops.signature_dtypes(spec, attr_values)
         except (KeyError, ValueError, TypeError) as e:
-            raise ValueError(f"GraphDef node {nd.name!r} ({nd.op}) has bad attrs: {e}") from None
-        new_name = prefix + nd.name
+            raise ValueError(f"GraphDef node {nd.name!r} ({op_type}) has bad attrs: {e}") from None
+        name = nd.name
+        if name in created:
+            raise ValueError(f"GraphDef has two nodes named {name!r}")
+        new_name = prefix + name
         if new_name in graph._ops_by_name:
-            raise ValueError(f"cannot import node {nd.name!r}: the graph already has a node named {new_name!r}")
-        device = devices.get(nd.device)
+            raise ValueError(f"cannot import node {name!r}: the graph already has a node named {new_name!r}")
+        requested = nd.device
+        device = devices.get(requested)
         if device is None:
-            device = devices[nd.device] = device_lib.canonical_name(nd.device) if nd.device else ""
+            device = devices[requested] = device_lib.canonical_name(requested) if requested else ""
         if graph._device_stack:
-            op_tmp = ops.Operation(graph, new_name, nd.op, spec, attr_values, device, ())
+            op_tmp = ops.Operation(graph, new_name, op_type, spec, attr_values, device, ())
             device = _merge_scope_device(graph, op_tmp, device)
-        op = ops.Operation(graph, new_name, nd.op, spec, attr_values, device, output_dtypes)
-        created[nd.name] = op
-        expected_inputs[nd.name] = input_dtypes
+        op = ops.Operation(graph, new_name, op_type, spec, attr_values, device, output_dtypes)
+        created[name] = op
+        wiring.append((name, op, nd.input, input_dtypes))
     # Pass 2: wire inputs (respecting input_map) and check dtypes.
     already_sorted = True  # TF writes nodes inputs-first; then pass 3 needs no sort
     seen_ops = set()
-    for nd in graph_def.node:
-        op = created[nd.name]
+    for name, op, inputs, expected in wiring:
         seen_ops.add(op)
         data, controls = [], []
-        for inp in nd.input:
+        for inp in inputs:
             parsed = parsed_inputs.get(inp)
             if parsed is None:
                 parsed = parsed_inputs[inp] = _parse_input(inp)
@@ -212,7 +211,7 @@ def _import_nodes_unguarded(graph, graph_def, prefix, input_map, return_elements
                 (controls if index == -1 else data).append(mapped)
                 continue
             if src not in created:
-                raise ValueError(f"GraphDef node {nd.name!r} has input {inp!r}, but there is no node "
+                raise ValueError(f"GraphDef node {name!r} has input {inp!r}, but there is no node "
                                  f"named {src!r} in the GraphDef")
             src_op = created[src]
             if already_sorted and src_op not in seen_ops:
@@ -221,16 +220,15 @@ def _import_nodes_unguarded(graph, graph_def, prefix, input_map, return_elements
                 controls.append(src_op)
             else:
                 if index >= len(src_op._outputs):
-                    raise ValueError(f"GraphDef node {nd.name!r} has input {inp!r}, but node {src!r} "
+                    raise ValueError(f"GraphDef node {name!r} has input {inp!r}, but node {src!r} "
                                      f"({src_op.type}) has only {len(src_op._outputs)} outputs")
                 data.append(src_op._outputs[index])
-        expected = expected_inputs[nd.name]
         if len(expected) != len(data):
-            raise ValueError(f"GraphDef node {nd.name!r} ({nd.op}) has {len(data)} data inputs, but the op "
+            raise ValueError(f"GraphDef node {name!r} ({op.type}) has {len(data)} data inputs, but the op "
                              f"takes {len(expected)}")
         for i, (t, want) in enumerate(zip(data, expected)):
             if t._dtype is not want and t._dtype.base_dtype is not want:  # DTypes are singletons
-                raise ValueError(f"GraphDef node {nd.name!r} ({nd.op}): input {i} ({nd.input[i]!r}) has "
+                raise ValueError(f"GraphDef node {name!r} ({op.type}): input {i} ({inputs[i]!r}) has "
                                  f"dtype {t.dtype.name}, expected {want.name}")
         op._inputs = data
         for t in data:

@@ -587,7 +587,7 @@ class Graph:
 
     def as_graph_element(self, obj, allow_tensor=True, allow_operation=True):
         """Resolves a name ("op", "op:0"), Tensor or Operation in this graph."""
-        if hasattr(obj, "_as_graph_element"):
+        if obj.__class__ is not str and hasattr(obj, "_as_graph_element"):
             obj = obj._as_graph_element()
         if isinstance(obj, bytes):
             obj = obj.decode()

@@ -78,6 +78,21 @@ def test_unknown_op_type_names_op_and_node():
         tf.import_graph_def(gd)
 
 
+def test_duplicate_node_names_are_refused():
+    gd = _small_graph().as_graph_def()
+    gd.node.add().CopyFrom(gd.node[0])
+    with tf.Graph().as_default():
+        with pytest.raises(ValueError, match=f"two nodes named '{gd.node[0].name}'"):
+            tf.import_graph_def(gd)
+
+
+def test_missing_required_attr_is_named():
+    gd = tf.GraphDef()
+    gd.node.add(name="c", op="Const")  # no dtype, no value
+    with pytest.raises(ValueError, match="'c' \\(Const\\) is missing required attr 'dtype'"):
+        tf.import_graph_def(gd)
+
+
 def test_missing_input_node_is_named():
     gd = tf.GraphDef()
     node = gd.node.add(name="y", op="Identity")

@@ -249,9 +249,21 @@ def _product_and_unknowns(dims):
 
 
 def _reshape_kernel(ctx, x, shape):
+    # The checked target shape, kept per node for the (shape, size) it was worked out for: a
+    # plan's reshapes see the same ones run after run.
+    key = (shape.tobytes(), shape.dtype.str, shape.ndim, x.size)
+    cached = ctx.cache.get("reshape")
+    if cached is not None and cached[0] == key:
+        return x.reshape(cached[1])
+    sizes = _reshape_sizes(ctx, x, shape)
+    ctx.cache["reshape"] = (key, sizes)
+    return x.reshape(sizes)
+
+
+def _reshape_sizes(ctx, x, shape):
     if shape.ndim != 1:
         raise ctx.error(f"sizes input must be 1-D, not {list(shape.shape)}")
-    sizes = [int(s) for s in shape]
+    sizes = [int(s) for s in shape.tolist()]
     unknown = [i for i, s in enumerate(sizes) if s == -1]
     if len(unknown) > 1:
         raise ctx.error(f"Only one input size may be -1, not both {unknown[0]} and {unknown[1]}")
@@ -273,7 +285,7 @@ def _reshape_kernel(ctx, x, shape):
     elif product != x.size:
         raise ctx.error(f"Input to reshape is a tensor with {x.size} values, but the requested shape "
                         f"has {product}")
-    return x.reshape(sizes)
+    return tuple(sizes)
 
 
 register_op("Reshape", inputs=["tensor: T", "shape: Tshape"], outputs=["output: T"],

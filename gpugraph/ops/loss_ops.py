@@ -71,7 +71,8 @@ def _sparse_xent_kernel(ctx, logits, labels):
         raise ctx.error(f"logits must be 2-D and labels 1-D with the same first dimension, got "
                         f"logits shape {list(logits.shape)} and labels shape {list(labels.shape)}")
     n, classes = logits.shape
-    if n and (labels.min() < 0 or labels.max() >= classes):
+    # One pass: seen as unsigned, a negative label is huge, so max() >= classes catches both ends.
+    if n and labels.view(labels.dtype.str.replace("i", "u")).max() >= classes:
         bad = int(labels[(labels < 0) | (labels >= classes)][0])
         raise ctx.error(f"Received a label value of {bad} which is outside the valid range of [0, {classes}).  "
                         f"Label values: {' '.join(map(str, labels.tolist()))}")

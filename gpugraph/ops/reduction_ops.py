@@ -109,7 +109,7 @@ def _accumulation_dtype(dtype):
 
 
 def _sum(x, axes, keep):
-    return np.sum(x, axis=axes, dtype=_accumulation_dtype(x.dtype), keepdims=keep).astype(x.dtype)
+    return np.sum(x, axis=axes, dtype=_accumulation_dtype(x.dtype), keepdims=keep).astype(x.dtype, copy=False)
 
 
 def _prod(x, axes, keep):

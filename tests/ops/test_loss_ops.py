@@ -129,11 +129,14 @@ def test_all_zero_weights_give_zero_not_nan():
     assert run_gpugraph(g, fetches, case)[0] == 0.0
 
 
-def test_sparse_xent_label_out_of_range_names_the_node():
+@pytest.mark.parametrize("dtype,bad", [(np.int64, 3), (np.int64, -1), (np.int32, -2), (np.int32, 7)])
+def test_sparse_xent_label_out_of_range_names_the_node(dtype, bad):
     case = Case("bad", lambda: gg.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=ph("y", gg.int64, [2]), logits=gg.constant(f(2, 3)), name="xent"), feeds={"y": np.array([0, 3])})
+        labels=ph("y", gg.as_dtype(dtype), [2]), logits=gg.constant(f(2, 3)), name="xent"),
+        feeds={"y": np.array([0, bad], dtype)})
     g, fetches = build_graph(case)
-    with pytest.raises(gg.errors.InvalidArgumentError, match="label value of 3 which is outside the valid range"):
+    with pytest.raises(gg.errors.InvalidArgumentError,
+                       match=f"label value of {bad} which is outside the valid range of \\[0, 3\\)"):
         run_gpugraph(g, fetches, case)
 
 

@@ -21,6 +21,7 @@ from gpugraph.framework import shape_fns, tensor_shape
 from gpugraph.framework.op_builder import constant_value
 from gpugraph.framework.registry import lookup, register_op
 # The forward families first: ops declared here only when no family declares them.
+from gpugraph.ops.nn_ops import _upcast  # 16-bit floats compute in float32, rounded once
 from gpugraph.ops import array_ops, math_ops, reduction_ops, select_ops, slicing_ops  # noqa: F401
 
 TensorShape = tensor_shape.TensorShape
@@ -28,11 +29,6 @@ TensorShape = tensor_shape.TensorShape
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 _HALF_TYPES = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
-
-
-def _upcast(x):
-    """16-bit floats compute in float32 and round once at the end, as TF's Eigen kernels do."""
-    return x.astype(np.float32) if x.dtype in _HALF_TYPES else x
 
 
 def _merge_both_inputs(op):

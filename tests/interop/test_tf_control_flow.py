@@ -8,9 +8,9 @@ while_context / cond_context collections) and checkpoints, must import into Tens
 the contexts and can even differentiate through them — and compute the same values there.
 """
 
-import contextlib
 import os
 import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -19,7 +19,12 @@ import gpugraph as gg
 import gpugraph.train
 from gpugraph import errors
 
-DATA = pathlib.Path(__file__).parent.parent / "data" / "tf_control_flow"
+TESTS = pathlib.Path(__file__).resolve().parent.parent
+if str(TESTS / "ops") not in sys.path:
+    sys.path.insert(0, str(TESTS / "ops"))
+from conformance import tf_v1_control_flow  # noqa: E402  (the one helper the ops tests use too)
+
+DATA = TESTS / "data" / "tf_control_flow"
 EXPECTED = np.load(DATA / "expected.npz")
 LOOP_FETCHES = ["count_i", "count_acc", "capped_j", "capped3_j", "capped3_x", "nested_s", "outer_total",
                 "ta_stack"]
@@ -33,18 +38,6 @@ def tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow
     return tensorflow
-
-
-@contextlib.contextmanager
-def _v1_control_flow(tf):
-    tf1 = tf.compat.v1
-    was_v2 = tf1.control_flow_v2_enabled()
-    tf1.disable_control_flow_v2()
-    try:
-        yield tf1
-    finally:
-        if was_v2:
-            tf1.enable_control_flow_v2()
 
 
 def _loop_feeds(name, scope=""):
@@ -163,7 +156,7 @@ def test_our_graphs_run_in_tensorflow_with_the_same_results(tf, tmp_path):
             sess.run(gg.global_variables_initializer())
             prefix = saver.save(sess, str(tmp_path / "ours"))
             ours = sess.run([f"out_{k}:0" for k in names], feeds)
-    with _v1_control_flow(tf) as tf1:
+    with tf_v1_control_flow() as tf1:
         with tf.Graph().as_default() as g, tf1.Session() as sess:
             their_saver = tf1.train.import_meta_graph(prefix + ".meta")
             assert len(g.get_collection("while_context")) == 4 and len(g.get_collection("cond_context")) == 4
@@ -225,7 +218,7 @@ def test_dynamic_rnn_loss_gradients_match_tensorflows_own(tf):
         with gg.Session() as sess:
             saver.restore(sess, str(DATA / "rnn" / "model"))
             ours = sess.run(grads, feeds)
-    with _v1_control_flow(tf) as tf1:
+    with tf_v1_control_flow() as tf1:
         with tf.Graph().as_default() as tg, tf1.Session() as sess:
             tf_saver = tf1.train.import_meta_graph(str(DATA / "rnn" / "model.meta"))
             tf_saver.restore(sess, str(DATA / "rnn" / "model"))

@@ -642,6 +642,13 @@ class Graph:
     def upload(self, stream=None):
         pass
 
+    def debug_dot_str(self, flags=0):
+        """The recorded nodes in DOT (the emulation records kernel nodes only: it rejects copies
+        during capture)."""
+        lines = [f'  n{i} [label="KERNEL\\n{node}"];' for i, node in enumerate(self._nodes)]
+        lines += [f"  n{i} -> n{i + 1};" for i in range(len(self._nodes) - 1)]
+        return "digraph emulated {\n" + "\n".join(lines) + "\n}\n"
+
 
 # -- runtime (the few calls the backend makes) -------------------------------------------------------
 class _Runtime(types.SimpleNamespace):

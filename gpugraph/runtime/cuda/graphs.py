@@ -24,8 +24,9 @@ the static inputs (pinned buffers, copy stream), launches the graph on the compu
 downloads the captured outputs, under a lock per captured graph, so concurrent runs never share the
 static buffers.
 
-If the capture fails — an op synchronises with the host, copies to or from the host, or raises —
-the capture is ended, the variables the steps saw are restored to the arrays they held, the
+If the capture fails — an op synchronises with the host, copies to or from the host (CUDA rejects
+most such copies; one that CuPy stages through its own pinned memory is found in the captured graph
+afterwards), or raises — the capture is ended, the variables the steps saw are restored to the arrays they held, the
 signature is marked not capturable (logged once at debug level) and the run goes the normal way.
 
 ``GPUGRAPH_CUDA_GRAPHS=0`` (read when a plan is compiled) turns CUDA graphs off. Each graph-capable
@@ -317,9 +318,13 @@ class CudaGraphPlan(Plan):
                 raise  # KeyboardInterrupt and friends: not a capture failure
             raise _CaptureFailed(f"node '{self.step_ops[i].name}': {type(e).__name__}: {e}") from e
         try:
-            return stream.end_capture()
+            graph = stream.end_capture()
         except Exception as e:  # noqa: BLE001 - e.g. invalidated by an operation CUDA rejected
             raise _CaptureFailed(f"end_capture: {type(e).__name__}: {e}") from e
+        if _copies_from_host(graph):
+            raise _CaptureFailed("a step copied host data to the device during capture; a replay would "
+                                 "copy from a staging buffer that is no longer the step's")
+        return graph
 
     # -- the step loop, for a subset of the steps ---------------------------------------------------
     def _run_steps(self, vals, indices, free=True):
@@ -337,6 +342,27 @@ class CudaGraphPlan(Plan):
             raise self._annotate(i, e) from None
         except Exception as e:
             raise self._annotate(i, e) from e
+
+
+# cudaGraphDebugDotFlagsMemcpyNodeParams: the DOT text names each memcpy node's direction.
+_DOT_MEMCPY_PARAMS = 1 << 3
+
+
+def _copies_from_host(graph):
+    """Whether a captured graph contains a host-to-device copy. A kernel that calls
+    ``cupy.asarray`` on host data during capture is recorded as a copy from CuPy's own pinned
+    staging buffer, which CuPy reuses once the capture run is over: replays would read whatever is
+    there by then. (Best effort: it reads CUDA's debug DOT text; the emulation rejects such copies
+    during capture already.)"""
+    describe = getattr(graph, "debug_dot_str", None)
+    if describe is None:
+        return False
+    try:
+        text = describe(_DOT_MEMCPY_PARAMS)
+    except Exception:  # noqa: BLE001 - a debugging aid that failed: nothing to learn from it
+        return False
+    text = text.lower() if isinstance(text, str) else ""
+    return "htod" in text or "hosttodevice" in text
 
 
 def _store(vals, outs, result):

@@ -111,52 +111,51 @@ def session_stats(session):
 
 @dataclasses.dataclass(frozen=True)
 class _Layout:
-    """Where a graph-capable plan's parts are: upload steps (indices), the GPU body (a range of
-    step indices), and the epilogue (downloads and the sync)."""
+    """Where a graph-capable plan's parts are (step indices): the uploads of fed values, the GPU
+    steps (the body), and the epilogue (downloads and the sync)."""
 
     dctx: object
     backend: object
     uploads: tuple
-    body: range
-    epilogue: range
+    body: tuple
+    epilogue: tuple
 
 
 def _layout(plan, info, backend):
-    """The plan's :class:`_Layout`, or (None, why not)."""
-    n = len(info)
+    """The plan's :class:`_Layout`, or (None, why not). Uploads of fed values may sit anywhere
+    among the GPU steps (the compiler puts each before its first reader): they depend on nothing
+    but the feeds, so a capture runs them all first."""
     feed_slots = set(plan.feed_slots)
-    i = 0
-    uploads = []
-    while i < n and info[i].kind == UPLOAD:
-        if plan.steps[i][2][0] not in feed_slots:
-            return None, "it uploads a value that is not fed (a variable kept on the host)"
-        uploads.append(i)
-        i += 1
-    start = i
+    uploads, body, epilogue = [], [], []
     dctx = None
-    while i < n and info[i].kind == GPU:
-        step = info[i]
-        if step.blocker:
-            return None, f"node '{plan.step_ops[i].name}' cannot be replayed: {step.blocker}"
+    for i, step in enumerate(info):
+        name = plan.step_ops[i].name if plan.step_ops[i] is not None else "?"
+        if step.kind in (DOWNLOAD, SYNC):
+            epilogue.append(i)
+            continue
+        if epilogue:
+            return None, f"node '{name}' ({step.kind}) runs after a download"
+        if step.kind == UPLOAD:
+            if plan.steps[i][2][0] not in feed_slots:
+                return None, f"node '{name}' uploads a value that is not fed (a variable kept on the host)"
+            uploads.append(i)
+        elif step.kind == GPU:
+            if step.blocker:
+                return None, f"node '{name}' cannot be replayed: {step.blocker}"
+            if any(j in feed_slots for j in plan.steps[i][2]):
+                return None, f"node '{name}' reads a fed value in host memory"
+            body.append(i)
+        else:
+            return None, f"node '{name}' ({step.kind}) runs between its GPU steps"
         if dctx is None:
             dctx = step.dctx
         elif step.dctx is not dctx:
-            return None, "its GPU steps run on more than one GPU"
-        if any(j in feed_slots for j in plan.steps[i][2]):
-            return None, f"node '{plan.step_ops[i].name}' reads a fed value in host memory"
-        i += 1
-    if dctx is None:
+            return None, "it runs on more than one GPU"
+    if not body:
         return None, "it has no GPU steps"
-    body = range(start, i)
-    for j in range(i, n):
-        if info[j].kind == SYNC and info[j].dctx is dctx:
-            continue
-        if info[j].kind != DOWNLOAD:
-            return None, (f"node '{plan.step_ops[j].name}' ({info[j].kind}) runs between its GPU steps "
-                          f"or after them")
-    if any(info[j].dctx is not dctx for j in uploads):
-        return None, "it uploads to more than one GPU"
-    return _Layout(dctx, backend, tuple(uploads), body, range(i, n)), None
+    if any(info[j].kind == SYNC and info[j].dctx is not dctx for j in epilogue):
+        return None, "it synchronizes another GPU"
+    return _Layout(dctx, backend, tuple(uploads), tuple(body), tuple(epilogue)), None
 
 
 def make_plan(plan, info, backend):
@@ -261,7 +260,7 @@ class CudaGraphPlan(Plan):
                         # Once eagerly on the capture stream: fills the private pool, so the capture
                         # allocates nothing new, and raises here for errors that are not capture's.
                         with backend.on_stream(dctx, capture_stream):
-                            self._run_steps(list(vals), layout.body, free=True)
+                            self._run_body(list(vals), bindings, free=True)
                         graph = self._capture(capture_stream, vals, bindings)
                 finally:
                     # Later compute work (which may reuse the static inputs' blocks once they are
@@ -289,24 +288,11 @@ class CudaGraphPlan(Plan):
     def _capture(self, stream, vals, bindings):
         """Captures the body steps on ``stream`` into a graph; ``vals`` receives every value they
         produce (none freed) and ``bindings`` the variables they read, with the arrays held."""
-        from gpugraph.runtime.device_plan import variable_cells
         layout = self._layout
-        steps = self.steps
         stream.begin_capture()
-        i = -1
         try:
             with layout.backend.capturing(layout.dctx, stream):
-                for i in layout.body:
-                    fn, ctx, ins, outs, _ = steps[i]
-                    args = [vals[j] for j in ins]
-                    for cell in variable_cells(ctx, args):
-                        bindings.setdefault(id(cell), (cell, cell.value))
-                    result = fn(ctx, *args)
-                    _store(vals, outs, result)
-                    for cell, value in bindings.values():
-                        if cell.value is not value:
-                            raise _CaptureFailed(f"node '{self.step_ops[i].name}' rebinds variable "
-                                                 f"'{cell.name}'")
+                self._run_body(vals, bindings, free=False)
         except BaseException as e:
             try:
                 stream.end_capture()
@@ -316,7 +302,7 @@ class CudaGraphPlan(Plan):
                 raise
             if not isinstance(e, Exception):
                 raise  # KeyboardInterrupt and friends: not a capture failure
-            raise _CaptureFailed(f"node '{self.step_ops[i].name}': {type(e).__name__}: {e}") from e
+            raise _CaptureFailed(f"{type(e).__name__}: {e}") from e
         try:
             graph = stream.end_capture()
         except Exception as e:  # noqa: BLE001 - e.g. invalidated by an operation CUDA rejected
@@ -325,6 +311,34 @@ class CudaGraphPlan(Plan):
             raise _CaptureFailed("a step copied host data to the device during capture; a replay would "
                                  "copy from a staging buffer that is no longer the step's")
         return graph
+
+    def _run_body(self, vals, bindings, free):
+        """Runs the GPU steps, recording in ``bindings`` each variable they read with the array it
+        held first; raises _CaptureFailed as soon as a step rebinds one (a replay could not)."""
+        from gpugraph.runtime.device_plan import variable_cells
+        steps = self.steps
+        i = -1
+        try:
+            with np.errstate(all="ignore"):
+                for i in self._layout.body:
+                    fn, ctx, ins, outs, frees = steps[i]
+                    args = [vals[j] for j in ins]
+                    for cell in variable_cells(ctx, args):
+                        bindings.setdefault(id(cell), (cell, cell.value))
+                    _store(vals, outs, fn(ctx, *args))
+                    for cell, value in bindings.values():
+                        if cell.value is not value:
+                            raise _CaptureFailed(f"node '{self.step_ops[i].name}' rebinds variable "
+                                                 f"'{cell.name}'")
+                    if free:
+                        for j in frees:
+                            vals[j] = None
+        except _CaptureFailed:
+            raise
+        except errors.OpError as e:
+            raise self._annotate(i, e) from None
+        except Exception as e:
+            raise self._annotate(i, e) from e
 
     # -- the step loop, for a subset of the steps ---------------------------------------------------
     def _run_steps(self, vals, indices, free=True):

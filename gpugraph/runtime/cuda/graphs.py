@@ -29,6 +29,10 @@ most such copies; one that CuPy stages through its own pinned memory is found in
 afterwards), or raises — the capture is ended, the variables the steps saw are restored to the arrays they held, the
 signature is marked not capturable (logged once at debug level) and the run goes the normal way.
 
+Kernels must enqueue their work on the current stream, as they all do: during capture the capturing
+thread's steps run on the capture stream, while ``KernelContext.stream`` still names the compute
+stream.
+
 ``GPUGRAPH_CUDA_GRAPHS=0`` (read when a plan is compiled) turns CUDA graphs off. Each graph-capable
 plan counts what happened in :attr:`CudaGraphPlan.cuda_graphs`; :func:`session_stats` sums a
 session's plans.

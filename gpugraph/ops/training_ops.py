@@ -53,22 +53,22 @@ def _adam(ctx, var, m, v, beta1_power, beta2_power, lr, beta1, beta2, epsilon, g
         num = (grad * (one - beta1) + beta1 * m) * alpha if ctx.attrs["use_nesterov"] else m * alpha
         return [var - num / (np.sqrt(v) + epsilon), m, v]
     # Float: the same operations in the same order, in place on fresh buffers (fewer temporaries).
-    # Scalars go to the ufuncs as 0-d arrays, which NumPy broadcasts faster than scalar objects.
+    # (The GPU kernels run this formula on device arrays too: only operators and ufuncs here.)
     m_t = np.subtract(grad, m)
-    m_t *= np.asarray(one - beta1)
+    m_t *= one - beta1
     m_t += m                       # m + (grad - m) * (1 - beta1)
     v_t = np.square(grad)
     v_t -= v
-    v_t *= np.asarray(one - beta2)
+    v_t *= one - beta2
     v_t += v                       # v + (grad^2 - v) * (1 - beta2)
     denom = np.sqrt(v_t)
     denom += epsilon
     if ctx.attrs["use_nesterov"]:
         num = grad * (one - beta1)
         num += beta1 * m_t
-        num *= np.asarray(alpha)
+        num *= alpha
     else:
-        num = m_t * np.asarray(alpha)
+        num = m_t * alpha
     num /= denom
     np.subtract(var, num, out=num)
     return [num, m_t, v_t]

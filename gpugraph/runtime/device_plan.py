@@ -4,22 +4,28 @@ Every produced value has a home: the host (CPU steps, fed values, host-memory ou
 resource handles) or one GPU. A step reads each input where it needs it — its own device, or the
 host for host-memory (shape/axis) inputs — and where the value lives elsewhere the plan gets an
 explicit copy step right before the first step that needs it (one copy per value and device; a
-variable read through a ref is copied at each read, since assignments change it). Constants are
-converted once, at compile time. Fetched device values get a final download step, and the plan
-ends with one stream sync per GPU it used, so ``run`` returns when the GPU work is done.
+variable read through a ref is copied at each read, since assignments change it): host to GPU,
+GPU to host, or GPU to GPU as one peer-to-peer copy (see :mod:`gpugraph.runtime.cuda.backend`).
+Constants are converted once, at compile time. Fetched device values get a final download step, and
+the plan ends with one stream sync per GPU it used, so ``run`` returns when the GPU work is done.
 
 The result is an ordinary :class:`gpugraph.runtime.plan.Plan`: the run loop is the same flat loop
-for CPU and GPU plans.
+for CPU and GPU plans. A plan whose GPU work runs on one device between the uploads of its feeds
+and the downloads of its fetches becomes a :class:`gpugraph.runtime.cuda.graphs.CudaGraphPlan`,
+which replays that work as a CUDA graph once its feed shapes repeat.
 
 Example:
     >>> dp = DevicePlacement(placer, backend)                                  # doctest: +SKIP
     >>> plan = compile_plan(graph, [y], [x], [], state, placement=dp)          # doctest: +SKIP
 """
 
+import numpy as np
+
 from gpugraph import errors
 from gpugraph.framework import dtypes, ops
 from gpugraph.ops import state_ops
 from gpugraph.runtime import placement as placement_lib
+from gpugraph.runtime.cuda import graphs as cuda_graphs
 from gpugraph.runtime.plan import _ALIAS_OPS, KernelContext, _const_value, finish_plan
 from gpugraph.runtime.state import RefCell, ResourceHandle, freeze
 
@@ -55,6 +61,7 @@ class _Compiler:
         self.const_of = {}          # slot -> the Const op whose value it holds
         self.steps = []             # finish_plan's step specs
         self.notes = []             # per step, for error messages
+        self.info = []              # per step: cuda_graphs.StepInfo (what it is, for CUDA graphs)
         self.copies = {}            # (slot, device name) -> slot holding the copy
         self.used = {}              # GPU index -> DeviceContext of every GPU the plan touches
 
@@ -88,18 +95,22 @@ class _Compiler:
             copy = self.new_slot(where)
             self.initial[copy] = value
             self.const_of[copy] = origin
-        elif src.device_type == "GPU" and where.device_type == "GPU":  # between GPUs: via the host
-            return self.value_on(self.value_on(slot, self.host, op, is_ref, what), where, op, False, what)
         else:
             copy = self.new_slot(where)
             if where.device_type == "GPU":
                 fn, ctx = backend.upload_step, self.gpu_context(where)
-                note = f"(copying its {what} from {src.short_name} to {where.short_name})"
+                if src.device_type == "GPU":  # one device-to-device copy, no host round trip
+                    kind = cuda_graphs.PEER
+                    note = f"(copying its {what} from {src.short_name} to {where.short_name}, peer to peer)"
+                else:
+                    kind = cuda_graphs.UPLOAD
+                    note = f"(copying its {what} from {src.short_name} to {where.short_name})"
             else:
-                fn, ctx = _download_step, backend
+                fn, ctx, kind = _download_step, backend, cuda_graphs.DOWNLOAD
                 note = f"(copying its {what} from {src.short_name} to the host)"
             self.steps.append((op, fn, (slot,), (copy,), ctx, True))
             self.notes.append(note)
+            self.info.append(cuda_graphs.StepInfo(kind, ctx if kind != cuda_graphs.DOWNLOAD else None))
         if not is_ref:
             self.copies[key] = copy
         return copy
@@ -148,6 +159,7 @@ class _Compiler:
                 copy = self.new_slot(host)
                 self.steps.append((t.op, _download_step, (slot,), (copy,), self.backend, True))
                 self.notes.append("(reading the fetched variable)")
+                self.info.append(cuda_graphs.StepInfo(cuda_graphs.DOWNLOAD))
                 slot = copy
             elif self.home[slot] != host:
                 slot = self.value_on(slot, host, t.op, what="fetched value")
@@ -156,8 +168,11 @@ class _Compiler:
         for dctx in self.used.values():
             self.steps.append((last, self.backend.sync_step, (), (), dctx, False))
             self.notes.append(f"(waiting for {dctx.device.short_name})")
+            self.info.append(cuda_graphs.StepInfo(cuda_graphs.SYNC, dctx))
         plan = finish_plan(self.steps, len(self.home), self.initial, feed_slots, fetch_slots, self.state)
         plan.step_notes = self.notes
+        if self.used:
+            plan = cuda_graphs.make_plan(plan, self.info, self.backend)
         return plan
 
     def _const(self, op, device):
@@ -233,14 +248,49 @@ class _Compiler:
             fn = _resident(fn, tuple(resident), backend, to_here, on_gpu)
         if on_gpu:
             fn = backend.wrap_gpu_kernel(fn, dctx, host_inputs=host_inputs, host_outputs=host_outputs)
-            ctx = KernelContext(op, self.state, "GPU", xp=backend.xp, stream=dctx.stream,
+            ctx = KernelContext(op, self.state, "GPU", xp=backend.xp, stream=dctx.step_stream,
                                 device_name=device.name, custom_kernels=dctx.custom_kernel)
             note = f"on {device.short_name}"
+            info = cuda_graphs.StepInfo(cuda_graphs.GPU, dctx, _graph_blocker(op, spec, want))
         else:
             fn = backend.wrap_cpu_kernel(fn)
             ctx, note = None, None
+            info = cuda_graphs.StepInfo(cuda_graphs.CPU)
         self.steps.append((op, fn, tuple(ins), tuple(outs), ctx, len(op.outputs) == 1))
         self.notes.append(note)
+        self.info.append(info)
+
+
+# Stateful ops that only look variables up or read them: a CUDA graph may contain them, since the
+# graph checks before each replay that every variable it read still holds the array it captured.
+_VARIABLE_LOOKUP_OPS = frozenset({"VariableV2", "VarHandleOp", "ReadVariableOp"})
+
+
+def _graph_blocker(op, spec, want):
+    """Why a GPU step must not be part of a CUDA graph, or None. A replay runs no Python: steps
+    that rebind a variable's array, or advance host-side state, would not happen on replays."""
+    if any(w._is_ref_dtype for w in want):
+        return "it takes a variable by reference and may assign it"
+    if op.type not in _VARIABLE_LOOKUP_OPS:
+        if any(t.dtype.base_dtype == dtypes.resource for t in op._inputs):
+            return "it may write a resource variable"
+        if spec.is_stateful:
+            return "it is stateful (its state advances on every run)"
+    return None
+
+
+def variable_cells(ctx, args):
+    """The variables (RefCells) a step reads through its arguments: ref inputs, and the cells of
+    resource handles that exist."""
+    cells = []
+    for a in args:
+        if isinstance(a, RefCell):
+            cells.append(a)
+        elif isinstance(a, ResourceHandle) or (isinstance(a, np.ndarray) and a.dtype == object):
+            handle = _handle(a)
+            if handle is not None and ctx.state.has_resource(handle):
+                cells.append(ctx.state.resource_cell(handle))
+    return cells
 
 
 def _download_step(backend, x):

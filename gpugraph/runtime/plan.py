@@ -38,7 +38,7 @@ class KernelContext:
     """
 
     __slots__ = ("op", "node_name", "op_type", "attrs", "state", "output_dtypes", "device", "cache",
-                 "xp", "stream", "device_name", "_custom_kernels")
+                 "xp", "_stream", "device_name", "_custom_kernels")
 
     def __init__(self, op, state, device="CPU", xp=np, stream=None, device_name=None, custom_kernels=None):
         self.op = op
@@ -50,9 +50,16 @@ class KernelContext:
         self.device = device
         self.cache = {}  # kernels may memoise attr-derived values here (per node, per session)
         self.xp = xp
-        self.stream = stream
+        self._stream = stream  # a stream, or a function giving the stream of the calling thread
         self.device_name = device_name
         self._custom_kernels = custom_kernels
+
+    @property
+    def stream(self):
+        """The stream this step's GPU work goes to (the device's compute stream, or the stream a
+        CUDA graph is being captured on while this thread captures one)."""
+        stream = self._stream
+        return stream() if callable(stream) else stream
 
     def kernel(self, source, name):
         """The custom kernel ``name`` of ``source`` for this step's device, or None.

@@ -30,8 +30,9 @@ afterwards), or raises — the capture is ended, the variables the steps saw are
 signature is marked not capturable (logged once at debug level) and the run goes the normal way.
 
 Kernels must enqueue their work on the current stream, as they all do: during capture the capturing
-thread's steps run on the capture stream, while ``KernelContext.stream`` still names the compute
-stream.
+thread's steps run on the capture stream, and ``KernelContext.stream`` names it (it is the calling
+thread's step stream, :meth:`DeviceContext.step_stream`), so custom kernels launched on
+``ctx.stream`` are captured too.
 
 ``GPUGRAPH_CUDA_GRAPHS=0`` (read when a plan is compiled) turns CUDA graphs off. Each graph-capable
 plan counts what happened in :attr:`CudaGraphPlan.cuda_graphs`; :func:`session_stats` sums a

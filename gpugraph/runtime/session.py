@@ -352,6 +352,9 @@ class BaseSession:
                                              list(targets), self._state, placement=self._device_placement)
                 plan.graph_version = self._graph._mutation_version
                 self._plans[key] = plan
+                if self._config is not None and getattr(self._config, "log_device_placement", False):
+                    for group in getattr(plan, "fused_groups", ()):
+                        print(group)
         return plan
 
 

@@ -134,6 +134,52 @@ def test_a_tree_with_scalar_row_and_col_inputs(gpus, emulator, dtype):
     close(out, on_cpu(g, y, feed))
 
 
+def test_half_intermediates_round_where_the_unfused_ops_do(gpus, emulator, monkeypatch):
+    g = gg.Graph()
+    with g.as_default(), gg.device("/gpu:0"):
+        x = gg.placeholder(gg.float16, [64, 40], name="x")
+        h = x
+        for i in range(6):
+            h = gg.nn.relu(h * 1.37 + 0.3) - gg.tanh(h) * 0.71
+    feed = {x: normal((64, 40), np.float16, 2.0)}
+    fused, plan = run(g, h, feed)
+    assert len(plan.fused_groups) == 1 and fused_launches(emulator) == 1
+    monkeypatch.setenv("GPUGRAPH_FUSION", "0")
+    unfused, plan = run(g, h, feed)
+    assert groups(plan) == []
+    np.testing.assert_array_max_ulp(fused, unfused, maxulp=1)
+
+
+def test_an_inner_value_read_by_several_ops_of_the_group(gpus, emulator):
+    g = gg.Graph()
+    with g.as_default(), gg.device("/gpu:0"):
+        x = gg.placeholder(gg.float32, [5, 12], name="x")
+        b = gg.placeholder(gg.float32, [12], name="b")
+        t = gg.nn.bias_add(x, b, name="t")
+        y = gg.multiply(t, gg.sigmoid(t * 1.702), name="y")  # gelu's sigmoid approximation
+        z = gg.reduce_sum(gg.exp(x, name="e") * 2.0, name="z")  # a non-elementwise consumer
+    feed = {x: normal((5, 12)), b: normal(12)}
+    out, plan = run(g, [y, z], feed)
+    assert groups(plan) == [("t", "mul", "Sigmoid", "y"), ("e", "mul_1")]
+    assert plan.fused_groups[0].expression.count("add(x0, x1[row])") == 2  # one node, shown twice
+    assert fused_launches(emulator) == 2
+    for got, want in zip(out, on_cpu(g, [y, z], feed)):
+        close(got, want)
+
+
+def test_a_value_read_twice_by_one_op_is_computed_once(gpus, emulator):
+    g = gg.Graph()
+    with g.as_default(), gg.device("/gpu:0"):
+        x = gg.placeholder(gg.float32, [3, 7], name="x")
+        e = gg.exp(x, name="e")
+        y = gg.add(e * e, x, name="y")
+    feed = {x: normal((3, 7))}
+    out, plan = run(g, y, feed)
+    assert groups(plan) == [("e", "mul", "y")]
+    assert plan.fused_groups[0].expression == "add(mul(exp(x0), exp(x0)), x0)"
+    close(out, on_cpu(g, y, feed))
+
+
 @pytest.mark.parametrize("shape,kind", [((7, 33), "full"), ((), "scalar"), ((1, 1), "scalar"),
                                         ((33,), "row"), ((1, 33), "row"), ((7, 1), "col")])
 def test_each_broadcast_kind(gpus, emulator, shape, kind):

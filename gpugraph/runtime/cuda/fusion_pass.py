@@ -1,10 +1,12 @@
 """Elementwise fusion for GPU plans: consecutive elementwise ops on one GPU become one step that
 launches one generated kernel (:mod:`gpugraph.runtime.cuda.fusion`).
 
-A *group* is a tree of ops of ``fusion.TF_OPS`` (AddV2, Mul, Relu, Sigmoid, BiasAdd in NHWC, ...)
+A *group* is a set of ops of ``fusion.TF_OPS`` (AddV2, Mul, Relu, Sigmoid, BiasAdd in NHWC, ...)
 placed on the same GPU, all of one float dtype, whose inner values are used only by the group: an
-op joins the group of its consumer when its output is not fetched, not fed, read by no other op of
-the plan and is no control input of any op of the plan. Everything else the group reads (matmul
+op joins the group of its consumers when its output is not fetched, not fed, read only by ops of
+that group and is no control input of any op of the plan. Groups are chains, trees, or DAGs where
+one inner value feeds several ops of the group (``x * sigmoid(1.702 * x)`` with ``x`` computed
+inside: the kernel computes it once). Everything else the group reads (matmul
 outputs, variables, constants, feeds) is a kernel input, broadcast against the group's output as
 one of the kinds full / scalar / row / col. Kinds are chosen from the graph's static shapes; each
 run checks the actual shapes once per new shape signature, and when they do not fit the kinds (or
@@ -124,26 +126,29 @@ def find_groups(order, fetches, feeds, device_of):
     """
     in_plan = set(order)
     kept = set(fetches) | set(feeds)  # values the plan must hold on to (or never computes)
-    members = {}                      # group output op -> the group's ops
+    group_of = {}                     # fusible op -> the output op of its group
     devices = {}
-    for op in order:
+    # Consumers before producers: an op joins a group when every op of the plan reading its value
+    # is in that group. So only a group's output op is read from outside, and no path leaves the
+    # group and comes back into it (the fused step runs where the output op was).
+    for op in reversed(order):
         device = device_of(op) if op.type in fusion.TF_OPS else None
         if not _fusible(op, device):
             continue
         devices[op] = device
-        group = [op]
-        for t in dict.fromkeys(op._inputs):  # each producer once, even when read twice
-            producer = t.op
-            if producer not in members or devices[producer] != device or t in kept:
-                continue
-            if any(c is not op for c in t._consumers if c in in_plan):
-                continue
-            if any(c in in_plan for c in producer._control_outputs):
-                continue
-            group.extend(members.pop(producer))
-        members[op] = group
-    position = {op: i for i, op in enumerate(order)}
-    return [sorted(g, key=position.__getitem__) for g in members.values() if len(g) > 1]
+        group_of[op] = op
+        if op.outputs[0] in kept or any(c in in_plan for c in op._control_outputs):
+            continue
+        roots = {group_of.get(c) for c in op.outputs[0]._consumers if c in in_plan}
+        if len(roots) == 1:
+            root = roots.pop()
+            if root is not None and devices[root] == device:
+                group_of[op] = root
+    members = {}
+    for op in order:  # plan order within each group
+        if op in group_of:
+            members.setdefault(group_of[op], []).append(op)
+    return [g for g in members.values() if len(g) > 1]
 
 
 # -- broadcast kinds ------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from gpugraph import errors
 from gpugraph.framework import dtypes, ops
 from gpugraph.ops import state_ops
 from gpugraph.runtime import placement as placement_lib
+from gpugraph.runtime.cuda import fusion_pass
 from gpugraph.runtime.cuda import graphs as cuda_graphs
 from gpugraph.runtime.plan import _ALIAS_OPS, KernelContext, _const_value, finish_plan
 from gpugraph.runtime.state import RefCell, ResourceHandle, freeze
@@ -134,6 +135,7 @@ class _Compiler:
             self.slot_of[t] = self.new_slot(host)
             feed_slots.append(self.slot_of[t])
         placer = self.dp.placer
+        fusion = fusion_pass.FusionPass(self, order, fetches, feeds)
         for op in order:
             if op.type == "Placeholder":
                 if op.outputs[0] not in fed:
@@ -143,6 +145,8 @@ class _Compiler:
                                   f"{t.dtype.name} and shape {t.shape}")
                 continue
             device = placer.device_of(op)
+            if fusion.emit(op, device):  # inside a fused elementwise step, or that step itself
+                continue
             if op.type == "Const":
                 self._const(op, device)
             elif op.type in _ALIAS_OPS and op._inputs and not op._inputs[0].dtype._is_ref_dtype \
@@ -171,6 +175,7 @@ class _Compiler:
             self.info.append(cuda_graphs.StepInfo(cuda_graphs.SYNC, dctx))
         plan = finish_plan(self.steps, len(self.home), self.initial, feed_slots, fetch_slots, self.state)
         plan.step_notes = self.notes
+        plan.fused_groups = tuple(fusion.groups)
         if self.used:
             plan = cuda_graphs.make_plan(plan, self.info, self.backend)
         return plan

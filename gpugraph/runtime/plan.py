@@ -98,6 +98,7 @@ class Plan:
         self.graph_version = None
         self.placed_ops = ()      # the pruned ops, in plan order (for placement decisions)
         self.step_notes = None    # per step: where it runs / what it copies (device plans only)
+        self.fused_groups = ()    # device plans: a cuda.fusion_pass.FusedGroup per fused step
 
     def run(self, feed_values):
         """Runs the plan with feed values in ``feed_slots`` order; returns fetch values in order."""

@@ -347,11 +347,19 @@ class BaseSession:
         plan = self._plans.get(key)
         if plan is None or plan.graph_version != self._graph._mutation_version:
             with self._lock:
+                # Another thread may have compiled it while this one waited: one plan per
+                # signature (its CUDA graphs and caches are shared by every thread).
+                plan = self._plans.get(key)
+                if plan is not None and plan.graph_version == self._graph._mutation_version:
+                    return plan
                 self._place()
                 plan = plan_lib.compile_plan(self._graph, list(fetch_tensors), list(feed_tensors),
                                              list(targets), self._state, placement=self._device_placement)
                 plan.graph_version = self._graph._mutation_version
                 self._plans[key] = plan
+                if self._config is not None and getattr(self._config, "log_device_placement", False):
+                    for group in getattr(plan, "fused_groups", ()):
+                        print(group)
         return plan
 
 

@@ -194,6 +194,7 @@ class CudaGraphPlan(Plan):
         super().__init__(plan.steps, plan.n_slots, plan.initial, plan.feed_slots, plan.fetch_slots,
                          plan.step_ops)
         self.step_notes = plan.step_notes
+        self.fused_groups = plan.fused_groups
         self.cuda_graphs = CudaGraphStats()
         self._layout = layout
         self._graphs = collections.OrderedDict()   # signature -> _CapturedGraph, least recent first

@@ -340,3 +340,20 @@ def test_update_of_an_assigned_copy_leaves_the_source_variable_alone(recorder):
     np.testing.assert_allclose(stepped, init - 0.1, rtol=1e-6)
     np.testing.assert_array_equal(source_after, init)
     assert recorder.launches == ["gg_apply_momentum_f32"]
+
+
+@pytest.mark.parametrize("out_shape,b_shape,form", [
+    ((6, 8), (6, 8), ("full", 0)),
+    ((6, 8), (), ("scalar", 0)),
+    ((6, 8), (1, 1), ("scalar", 0)),
+    ((6, 8), (8,), ("row", 8)),
+    ((2, 3, 4), (3, 4), ("row", 12)),
+    ((2, 3, 4), (1, 1, 4), ("row", 4)),
+    ((6, 8), (6, 1), ("col", 8)),
+    ((2, 3, 4), (2, 1, 1), ("col", 12)),
+    ((2, 3, 4), (2, 3, 1), ("col", 4)),
+    ((2, 3, 4), (3, 1), None),      # along a middle axis
+    ((2, 3, 4), (2, 1, 4), None),
+])
+def test_broadcast_forms_of_the_binary_kernel(out_shape, b_shape, form):
+    assert custom_kernels._broadcast_form(out_shape, b_shape) == form

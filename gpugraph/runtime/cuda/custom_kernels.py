@@ -98,9 +98,9 @@ def _index_error_flag(ctx):
     the stream on every step, so it is not read: as in TensorFlow's GPU kernels, out-of-range
     indices give zeros (gather) or NaN rows (sparse cross-entropy) instead of an error."""
     flag = ctx.cache.get("gg_index_error_flag")
-    if flag is None:
-        flag = ctx.cache["gg_index_error_flag"] = ctx.xp.full(
-            (1,), np.iinfo(np.uint64).max, dtype=np.uint64)
+    if flag is None:  # "no bad index yet" is all ones (the kernels atomicMin into it)
+        flag = ctx.cache["gg_index_error_flag"] = ctx.xp.asarray(
+            np.full(1, np.iinfo(np.uint64).max, np.uint64))
     return flag
 
 

@@ -86,20 +86,25 @@ template <typename T>
 __device__ __forceinline__ void unary(int op, const T* __restrict__ x, T* __restrict__ y, long long n, double alpha) {
   typedef typename gg_acc<T>::type A;
   UnaryBody<A> body = {op, (A)alpha};  // LeakyRelu's alpha in the compute type, as nn_ops does
-  gg_ew::run(y, n, 1, body, gg_ew::Full<T>{x});
+  // Full operands ignore `cols`; a multiple of the vector width lets aligned buffers take the
+  // 16-byte vector path (cols = 1 would rule it out).
+  gg_ew::run(y, n, gg_ew::V, body, gg_ew::Full<T>{x});
 }
 
 // y = a (op) b, `a` shaped like y and `b` broadcast as `b_kind` against y viewed as [n / cols, cols].
+// `cols` only matters for row and column operands (any value will do for full and scalar ones).
 template <typename T>
 __device__ __forceinline__ void binary(int op, const T* __restrict__ a, const T* __restrict__ b, int b_kind,
                                        T* __restrict__ y, long long n, long long cols) {
   typedef typename gg_acc<T>::type A;
   BinaryBody<A> body = {op};
+  // Full and scalar operands ignore cols: a multiple of the vector width keeps the vector path open.
+  const long long any_cols = gg_ew::V;
   switch (b_kind) {
-    case GG_BCAST_SCALAR: gg_ew::run(y, n, cols, body, gg_ew::Full<T>{a}, gg_ew::Scalar<T>{b}); break;
+    case GG_BCAST_SCALAR: gg_ew::run(y, n, any_cols, body, gg_ew::Full<T>{a}, gg_ew::Scalar<T>{b}); break;
     case GG_BCAST_ROW: gg_ew::run(y, n, cols, body, gg_ew::Full<T>{a}, gg_ew::Row<T>{b}); break;
     case GG_BCAST_COL: gg_ew::run(y, n, cols, body, gg_ew::Full<T>{a}, gg_ew::Col<T>{b}); break;
-    default: gg_ew::run(y, n, cols, body, gg_ew::Full<T>{a}, gg_ew::Full<T>{b}); break;
+    default: gg_ew::run(y, n, any_cols, body, gg_ew::Full<T>{a}, gg_ew::Full<T>{b}); break;
   }
 }
 

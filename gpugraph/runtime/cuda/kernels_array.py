@@ -6,6 +6,10 @@ Ops whose NumPy kernel only reads metadata and slices (Reshape, Squeeze, Slice, 
 that very kernel: their host-memory arguments arrive as NumPy arrays and ``x.reshape`` / ``x[...]``
 are the same calls on a CuPy array. Shape, Size, Rank and the is-initialized ops return host values
 (``host_outputs``): only metadata, no device round trip for the shape arguments that read them.
+
+GatherV2 and the Adam, Momentum and GradientDescent updates launch their ``kernels/`` kernel
+(gather.cu, optim.cu) through :mod:`custom_kernels` where it applies, and compute with ``ctx.xp``
+otherwise.
 """
 
 import numpy as np
@@ -13,6 +17,7 @@ import numpy as np
 from gpugraph.framework import dtypes
 from gpugraph.framework.registry import get_op_spec
 from gpugraph.ops import array_ops, pad_tile_ops, state_ops, training_ops
+from gpugraph.runtime.cuda import custom_kernels
 from gpugraph.runtime.cuda.kernels_math import gpu_kernel
 from gpugraph.runtime.placement import CUPY_DTYPES
 
@@ -168,7 +173,8 @@ def _pad(ctx, x, paddings, constant_values=None):  # paddings and constant_value
 
 @gpu_kernel("GatherV2")
 def _gather(ctx, params, indices, axis):
-    """Indices are not range-checked (that needs a device sync; TF's GPU kernel does not either)."""
+    """Indices are not range-checked (that needs a device sync; TF's GPU kernel does not either:
+    out-of-range indices give zeros there, and with the custom kernel)."""
     xp = ctx.xp
     if axis.size != 1:
         raise ctx.error(f"axis must be scalar, got shape {list(axis.shape)}")
@@ -183,6 +189,9 @@ def _gather(ctx, params, indices, axis):
         raise ctx.error(f"batch_dims ({ctx.attrs['batch_dims']}) must be in [-{indices.ndim}, "
                         f"{indices.ndim}], less than rank(params) and at most axis ({a}), with matching "
                         f"batch shapes: params {list(params.shape)}, indices {list(indices.shape)}")
+    out = custom_kernels.gather(ctx, params, indices, a, bd)
+    if out is not None:
+        return out
     if bd == 0:
         return xp.take(params, indices, axis=a)
     n = params.shape[a]
@@ -296,7 +305,7 @@ gpu_kernel("AssignSubVariableOp", dtypes=_WITH_RESOURCE)(_update_variable("subtr
 _F16 = np.dtype(np.float16)
 
 
-def _gpu_update(formula, slot_names, scalar_names, grad_index, resource):
+def _gpu_update(name, formula, slot_names, scalar_names, grad_index, resource):
     n = len(slot_names)
 
     def kernel(ctx, *args):
@@ -312,12 +321,15 @@ def _gpu_update(formula, slot_names, scalar_names, grad_index, resource):
             raise ctx.error(f"{slot_names[0]}, its slots and grad must have the same shape, and "
                             f"{', '.join(scalar_names)} must be scalars: {[list(s.shape) for s in slots]}, "
                             f"grad {list(grad.shape)}")
-        store = slots[0].dtype
-        compute = np.float32 if store == _F16 else store
-        slots = [s.astype(compute, copy=False) for s in slots]
-        new = formula(ctx, *slots, *[s.astype(compute) for s in rest], grad.astype(compute, copy=False))
+        new = custom_kernels.apply_update(ctx, name, slots, args[n:], grad_index)
+        if new is None:
+            store = slots[0].dtype
+            compute = np.float32 if store == _F16 else store
+            slots = [s.astype(compute, copy=False) for s in slots]
+            new = formula(ctx, *slots, *[s.astype(compute) for s in rest], grad.astype(compute, copy=False))
+            new = [value.astype(store, copy=False) for value in new]
         for cell, value in zip(cells, new):
-            cell.value = value.astype(store, copy=False)
+            cell.value = value
         return None if resource else cells[0]
     return kernel
 
@@ -325,7 +337,7 @@ def _gpu_update(formula, slot_names, scalar_names, grad_index, resource):
 for _name, _slots, _others, _gi, _formula, _extra in training_ops._APPLY_OPS:
     _scalars = [a for i, a in enumerate(_others) if i != _gi]
     gpu_kernel(f"Apply{_name}", dtypes=[d for d in CUPY_DTYPES if d.is_floating])(
-        _gpu_update(_formula, _slots, _scalars, _gi, False))
+        _gpu_update(_name, _formula, _slots, _scalars, _gi, False))
     gpu_kernel(f"ResourceApply{_name}",
                dtypes=[d for d in CUPY_DTYPES if d.is_floating] + [dtypes.resource])(
-        _gpu_update(_formula, _slots, _scalars, _gi, True))
+        _gpu_update(_name, _formula, _slots, _scalars, _gi, True))

@@ -2,6 +2,11 @@
 kernel's semantics (``gpugraph/ops/math_ops.py``, ``unary_ops.py``, ``reduction_ops.py``) written
 against ``ctx.xp`` (CuPy), called by the executor with the step's device and stream current.
 
+Where ``kernels/`` has a kernel for an op and dtype (elementwise math and activations on floats,
+binary arithmetic with scalar/row/column broadcasting, Sum/Mean/Max/Min/Prod, ArgMax/ArgMin), the
+op launches it through :mod:`custom_kernels`; otherwise (other dtypes and shapes, or a backend
+without custom kernels) it computes with ``ctx.xp``.
+
 Differences from the NumPy kernels, as in TensorFlow's own GPU kernels: data-dependent checks that
 would need a device-to-host sync (integer division by zero, negative integer powers) are not made.
 Half precision computes in float32 where the NumPy kernel does.
@@ -11,6 +16,7 @@ import numpy as np
 
 from gpugraph.framework import dtypes
 from gpugraph.ops import reduction_ops
+from gpugraph.runtime.cuda import custom_kernels
 from gpugraph.runtime.placement import register_device_kernel
 
 F16 = np.dtype(np.float16)
@@ -36,6 +42,15 @@ def in_float32(fn):
     return kernel
 
 
+def with_unary_kernel(op, fallback):
+    """The GPU kernel of a unary op: ``gg_ew_unary``'s ``op`` (a ``kernel_loader.UNARY_OPS``
+    key) where it applies, else ``fallback(ctx, x)``."""
+    def kernel(ctx, x):
+        y = custom_kernels.unary(ctx, op, x)
+        return fallback(ctx, x) if y is None else y
+    return kernel
+
+
 # -- unary -----------------------------------------------------------------------------------------
 def _sigmoid(xp, x):
     if x.dtype.kind == "c":
@@ -44,15 +59,16 @@ def _sigmoid(xp, x):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-for _op, _fn in (("Sqrt", lambda xp, x: xp.sqrt(x)), ("Rsqrt", lambda xp, x: xp.reciprocal(xp.sqrt(x))),
-                 ("Exp", lambda xp, x: xp.exp(x)), ("Log", lambda xp, x: xp.log(x)),
-                 ("Log1p", lambda xp, x: xp.log1p(x)), ("Tanh", lambda xp, x: xp.tanh(x)),
-                 ("Sigmoid", _sigmoid)):
-    gpu_kernel(_op)(in_float32(_fn))
+for _op, _code, _fn in (("Sqrt", "sqrt", lambda xp, x: xp.sqrt(x)),
+                        ("Rsqrt", "rsqrt", lambda xp, x: xp.reciprocal(xp.sqrt(x))),
+                        ("Exp", "exp", lambda xp, x: xp.exp(x)), ("Log", "log", lambda xp, x: xp.log(x)),
+                        ("Log1p", "log1p", lambda xp, x: xp.log1p(x)),
+                        ("Tanh", "tanh", lambda xp, x: xp.tanh(x)), ("Sigmoid", "sigmoid", _sigmoid)):
+    gpu_kernel(_op)(with_unary_kernel(_code, in_float32(_fn)))
 
-gpu_kernel("Neg")(lambda ctx, x: ctx.xp.negative(x))
-gpu_kernel("Abs")(lambda ctx, x: ctx.xp.abs(x))
-gpu_kernel("Square")(lambda ctx, x: ctx.xp.multiply(x, x))
+gpu_kernel("Neg")(with_unary_kernel("neg", lambda ctx, x: ctx.xp.negative(x)))
+gpu_kernel("Abs")(with_unary_kernel("abs", lambda ctx, x: ctx.xp.abs(x)))
+gpu_kernel("Square")(with_unary_kernel("square", lambda ctx, x: ctx.xp.multiply(x, x)))
 gpu_kernel("Floor")(lambda ctx, x: ctx.xp.floor(x))
 gpu_kernel("Ceil")(lambda ctx, x: ctx.xp.ceil(x))
 gpu_kernel("Sign")(lambda ctx, x: ctx.xp.sign(x))
@@ -157,6 +173,31 @@ def _ufunc(name):
     return lambda ctx, x, y: getattr(ctx.xp, name)(x, y)
 
 
+def _with_binary_kernel(op, fallback):
+    """``gg_ew_binary``'s ``op`` (a ``kernel_loader.BINARY_OPS`` key) where it applies (floats;
+    same shapes, or a scalar, row or column operand), else ``fallback(ctx, x, y)``."""
+    def kernel(ctx, x, y):
+        out = custom_kernels.binary(ctx, op, x, y)
+        return fallback(ctx, x, y) if out is None else out
+    return kernel
+
+
+# Ops of gg_ew_binary. Div of floats is true division, so "div" serves it; other dtypes fall back.
+_BINARY_KERNEL_OPS = {"Add": "add", "AddV2": "add", "Sub": "sub", "Mul": "mul", "Div": "div",
+                      "RealDiv": "div", "Maximum": "maximum", "Minimum": "minimum",
+                      "SquaredDifference": "squared_difference"}
+
+
+def gpu_binary_kernel(*op_types, dtypes=None):
+    """Like :func:`gpu_kernel`, trying ``gg_ew_binary`` first for ops it has."""
+    def deco(fn):
+        for name in op_types:
+            code = _BINARY_KERNEL_OPS.get(name)
+            gpu_kernel(name, dtypes=dtypes)(fn if code is None else _with_binary_kernel(code, fn))
+        return fn
+    return deco
+
+
 _NUMERIC = sorted(set(dtypes.as_dtype(d) for d in (
     "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
     "uint64", "complex64", "complex128")), key=lambda d: d.name)
@@ -171,9 +212,9 @@ for _op, _fn in (("Add", _ufunc("add")), ("AddV2", _ufunc("add")), ("Sub", _ufun
                  ("LessEqual", _ufunc("less_equal")), ("Greater", _ufunc("greater")),
                  ("GreaterEqual", _ufunc("greater_equal")), ("LogicalAnd", _ufunc("logical_and")),
                  ("LogicalOr", _ufunc("logical_or"))):
-    gpu_kernel(_op)(_fn)
+    gpu_binary_kernel(_op)(_fn)
 # RealDiv and DivNoNan of integers are errors in the NumPy kernel: they stay there.
-gpu_kernel("RealDiv", dtypes=FLOAT_COMPLEX)(_ufunc("true_divide"))
+gpu_binary_kernel("RealDiv", dtypes=FLOAT_COMPLEX)(_ufunc("true_divide"))
 gpu_kernel("DivNoNan", dtypes=FLOAT_COMPLEX)(_div_no_nan)
 # FloorDiv/TruncateDiv of complex values are errors in the NumPy kernel.
 gpu_kernel("FloorDiv", dtypes=[d for d in _NUMERIC if not d.is_complex])(_floor_div)
@@ -217,10 +258,14 @@ def _acc(dtype):
     return np.float32 if dtype == F16 else dtype
 
 
-def _reducer(reduce):
+def _reducer(reduce, kernel_op=None):
+    """A reduction's GPU kernel: ``gg_reduce``'s ``kernel_op`` (a ``kernel_loader.REDUCE_OPS``
+    key) where it applies, else ``reduce(xp, x, axes, keep_dims)``."""
     def kernel(ctx, x, reduction_indices):  # reduction_indices is a host array (host memory)
         axes = reduction_ops._axes(ctx, x, np.asarray(reduction_indices))
-        return reduce(ctx.xp, x, axes, ctx.attrs["keep_dims"])
+        keep = ctx.attrs["keep_dims"]
+        y = None if kernel_op is None else custom_kernels.reduce(ctx, kernel_op, x, axes, keep)
+        return reduce(ctx.xp, x, axes, keep) if y is None else y
     return kernel
 
 
@@ -266,11 +311,11 @@ def _highest(dtype):
     return np.iinfo(dtype).max if dtype.kind in "iu" else np.inf
 
 
-gpu_kernel("Sum")(_reducer(_sum))
-gpu_kernel("Prod")(_reducer(_prod))
-gpu_kernel("Mean")(_reducer(_mean))
-gpu_kernel("Max")(_reducer(_extremum("amax", _lowest)))
-gpu_kernel("Min")(_reducer(_extremum("amin", _highest)))
+gpu_kernel("Sum")(_reducer(_sum, "sum"))
+gpu_kernel("Prod")(_reducer(_prod, "prod"))
+gpu_kernel("Mean")(_reducer(_mean, "mean"))
+gpu_kernel("Max")(_reducer(_extremum("amax", _lowest), "max"))
+gpu_kernel("Min")(_reducer(_extremum("amin", _highest), "min"))
 gpu_kernel("All")(_reducer(lambda xp, x, axes, keep: xp.all(x, axis=axes, keepdims=keep)))
 gpu_kernel("Any")(_reducer(lambda xp, x, axes, keep: xp.any(x, axis=axes, keepdims=keep)))
 
@@ -286,6 +331,9 @@ def _arg(name, nan_fill):
         dim %= rank
         if x.shape[dim] == 0:
             raise ctx.error(f"Reduction axis {dim} is empty in shape {list(x.shape)}")
+        out = custom_kernels.arg_reduce(ctx, x, dim, name == "argmin", ctx.output_dtypes[0])
+        if out is not None:
+            return out
         if x.dtype.kind == "f":  # TF's comparisons never select a NaN
             x = xp.where(xp.isnan(x), x.dtype.type(nan_fill), x)
         return getattr(xp, name)(x, axis=dim).astype(ctx.output_dtypes[0])

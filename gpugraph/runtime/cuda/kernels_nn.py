@@ -4,12 +4,18 @@ convolution, pooling, and the losses — each the NumPy kernel's semantics writt
 
 Attr parsing and window geometry are the NumPy kernels' own helpers (pure Python, cached per node).
 Half precision computes in float32 where the NumPy kernel does.
+
+The activations, Softmax/LogSoftmax, BiasAdd, Conv2D (gg_im2col + matmul), depthwise convolution,
+pooling and the softmax cross-entropies launch their ``kernels/`` kernel through
+:mod:`custom_kernels` where it applies (dtype, shape, a backend with custom kernels), and compute
+with ``ctx.xp`` otherwise.
 """
 
 import numpy as np
 
 from gpugraph.ops import conv_ops
-from gpugraph.runtime.cuda.kernels_math import F16, FLOATS, gpu_kernel
+from gpugraph.runtime.cuda import custom_kernels
+from gpugraph.runtime.cuda.kernels_math import F16, FLOATS, gpu_kernel, with_unary_kernel
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -27,26 +33,34 @@ def _float_kernel(fn):
 
 
 # -- activations ---------------------------------------------------------------------------------
-@gpu_kernel("Relu")
 def _relu(ctx, x):
     return x if x.dtype.kind == "u" else ctx.xp.maximum(x, x.dtype.type(0))
 
 
-@gpu_kernel("Relu6")
 def _relu6(ctx, x):
     out = ctx.xp.minimum(x, x.dtype.type(6))
     return out if x.dtype.kind == "u" else ctx.xp.maximum(out, x.dtype.type(0))
 
 
-gpu_kernel("Elu", dtypes=FLOATS)(_float_kernel(
-    lambda ctx, x: ctx.xp.where(x < 0, ctx.xp.expm1(ctx.xp.minimum(x, 0)), x)))
-gpu_kernel("Selu", dtypes=FLOATS)(_float_kernel(
+gpu_kernel("Relu")(with_unary_kernel("relu", _relu))
+gpu_kernel("Relu6")(with_unary_kernel("relu6", _relu6))
+gpu_kernel("Elu", dtypes=FLOATS)(with_unary_kernel("elu", _float_kernel(
+    lambda ctx, x: ctx.xp.where(x < 0, ctx.xp.expm1(ctx.xp.minimum(x, 0)), x))))
+gpu_kernel("Selu", dtypes=FLOATS)(with_unary_kernel("selu", _float_kernel(
     lambda ctx, x: ctx.xp.where(x < 0, (_SELU_SCALE * _SELU_ALPHA) * ctx.xp.expm1(ctx.xp.minimum(x, 0)),
-                                _SELU_SCALE * x)))
-gpu_kernel("LeakyRelu", dtypes=FLOATS)(_float_kernel(
-    lambda ctx, x: ctx.xp.where(x > 0, x, x * x.dtype.type(ctx.attrs["alpha"]))))
-gpu_kernel("Softplus", dtypes=FLOATS)(_float_kernel(
-    lambda ctx, x: ctx.xp.logaddexp(x, x.dtype.type(0))))
+                                _SELU_SCALE * x))))
+gpu_kernel("Softplus", dtypes=FLOATS)(with_unary_kernel("softplus", _float_kernel(
+    lambda ctx, x: ctx.xp.logaddexp(x, x.dtype.type(0)))))
+
+
+@gpu_kernel("LeakyRelu", dtypes=FLOATS)
+def _leaky_relu(ctx, x):
+    alpha = ctx.attrs["alpha"]
+    y = custom_kernels.unary(ctx, "leaky_relu", x, alpha)
+    if y is not None:
+        return y
+    xc = _up(x)
+    return ctx.xp.where(xc > 0, xc, xc * xc.dtype.type(alpha)).astype(x.dtype, copy=False)
 
 
 def _softmax(ctx, x):
@@ -63,8 +77,15 @@ def _log_softmax(ctx, x):
     return shifted - ctx.xp.log(ctx.xp.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-gpu_kernel("Softmax", dtypes=FLOATS)(_float_kernel(_softmax))
-gpu_kernel("LogSoftmax", dtypes=FLOATS)(_float_kernel(_log_softmax))
+def _with_softmax_kernel(log, fallback):
+    def kernel(ctx, x):
+        y = custom_kernels.softmax(ctx, x, log=log)
+        return fallback(ctx, x) if y is None else y
+    return kernel
+
+
+gpu_kernel("Softmax", dtypes=FLOATS)(_with_softmax_kernel(False, _float_kernel(_softmax)))
+gpu_kernel("LogSoftmax", dtypes=FLOATS)(_with_softmax_kernel(True, _float_kernel(_log_softmax)))
 
 
 # -- activation and unary-math gradients ---------------------------------------------------------
@@ -120,6 +141,9 @@ def _bias_add(ctx, value, bias):
         raise ctx.error(f"Must provide as many biases as the channel dimension of the input tensor: "
                         f"bias shape {list(bias.shape)} vs. value shape {list(value.shape)} "
                         f"(data_format {ctx.attrs['data_format']})")
+    y = custom_kernels.bias_add(ctx, value, bias, channels_first=nchw)
+    if y is not None:
+        return y
     if nchw:
         bias = bias.reshape((-1,) + (1,) * (value.ndim - 2))
     return ctx.xp.add(value, bias)
@@ -206,6 +230,9 @@ def _conv2d(ctx, x, w):
                         f"{f_in}, and out_channels {f_out} a multiple of the number of groups: input "
                         f"shape {list(x.shape)}, filter shape {list(w.shape)}")
     (oh, pt, pb), (ow, pl, pr) = conv_ops._kernel_geometry(ctx, cfg, x, w.shape[:2])
+    y = custom_kernels.conv2d(ctx, x, w, cfg.data_format, cfg.strides, cfg.dilations, (oh, ow), (pt, pl))
+    if y is not None:
+        return y
     compute = np.dtype(np.float32) if x.dtype == F16 else x.dtype
     xn = _to_nhwc(x, cfg.data_format).astype(compute, copy=False)
     w = w.astype(compute, copy=False)
@@ -240,6 +267,10 @@ def _depthwise(ctx, x, w):
         raise ctx.error(f"input depth must equal the filter's in_channels: input shape {list(x.shape)}, "
                         f"filter shape {list(w.shape)}")
     (oh, pt, pb), (ow, pl, pr) = conv_ops._kernel_geometry(ctx, cfg, x, w.shape[:2])
+    y = custom_kernels.depthwise_conv2d(ctx, x, w, cfg.data_format, cfg.strides, cfg.dilations,
+                                        (oh, ow), (pt, pl))
+    if y is not None:
+        return y
     compute = np.dtype(np.float32) if x.dtype == F16 else x.dtype
     xn = _to_nhwc(x, cfg.data_format).astype(compute, copy=False)
     w = w.astype(compute, copy=False)
@@ -277,6 +308,9 @@ def _max_pool(ctx, x):
         xn = _to_nhwc(x, cfg.data_format)
         return _from_nhwc(xn.reshape(xn.shape[:3] + (depth // k, k)).max(axis=-1), cfg.data_format)
     (oh, pt, pb), (ow, pl, pr) = conv_ops._kernel_geometry(ctx, cfg, x, cfg.ksize)
+    y = custom_kernels.pool(ctx, "max", x, cfg.data_format, cfg.ksize, cfg.strides, (oh, ow), (pt, pl))
+    if y is not None:
+        return y
     xpad = _pad_hw(xp, _to_nhwc(x, cfg.data_format), pt, pb, pl, pr, conv_ops._lowest(x.dtype))
     (kh, kw), (sh, sw) = cfg.ksize, cfg.strides
     out = _tap(xpad, 0, 0, oh, ow, sh, sw).copy()
@@ -297,6 +331,9 @@ def _avg_pool(ctx, x):
         raise ctx.error("AvgPool is not supported on the batch or depth dimensions: ksize and strides "
                         "there must be 1")
     (oh, pt, pb), (ow, pl, pr) = conv_ops._kernel_geometry(ctx, cfg, x, cfg.ksize)
+    y = custom_kernels.pool(ctx, "avg", x, cfg.data_format, cfg.ksize, cfg.strides, (oh, ow), (pt, pl))
+    if y is not None:
+        return y
     compute = np.dtype(np.float32) if x.dtype == F16 else x.dtype
     xn = _to_nhwc(x, cfg.data_format)
     xpad = _pad_hw(xp, xn.astype(compute, copy=False), pt, pb, pl, pr)
@@ -334,6 +371,9 @@ def _softmax_xent(ctx, logits, labels):
     except ValueError:
         raise ctx.error(f"logits and labels must be broadcastable: logits_size={list(logits.shape)} "
                         f"labels_size={list(labels.shape)}") from None
+    out = custom_kernels.softmax_xent(ctx, logits, labels)
+    if out is not None:
+        return out
     x = xp.broadcast_to(_up(logits), shape)
     y = _up(labels)
     shifted = x - x.max(axis=1, keepdims=True) if shape[1] else x
@@ -346,11 +386,15 @@ def _softmax_xent(ctx, logits, labels):
 
 @gpu_kernel("SparseSoftmaxCrossEntropyWithLogits", dtypes=FLOATS + ["int32", "int64"])
 def _sparse_xent(ctx, logits, labels):
-    """Out-of-range labels are not checked (that needs a device sync); TF's GPU kernel gives NaN."""
+    """Out-of-range labels are not checked (that needs a device sync); TF's GPU kernel gives NaN
+    rows for them, and so does the custom kernel."""
     xp = ctx.xp
     if logits.ndim != 2 or labels.ndim != 1 or logits.shape[0] != labels.shape[0]:
         raise ctx.error(f"logits must be 2-D and labels 1-D with the same first dimension, got logits "
                         f"shape {list(logits.shape)} and labels shape {list(labels.shape)}")
+    out = custom_kernels.sparse_softmax_xent(ctx, logits, labels)
+    if out is not None:
+        return out
     n, classes = logits.shape
     x = _up(logits)
     shifted = x - x.max(axis=1, keepdims=True) if classes else x

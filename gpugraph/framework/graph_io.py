@@ -153,11 +153,12 @@ def _import_nodes_unguarded(graph, graph_def, prefix, input_map, return_elements
         if spec is None:
             raise ValueError(f"GraphDef node {nd.name!r} uses op type {op_type!r}, which gpugraph does not "
                              f"support (no op registered with that name)")
-        attr_values = dict(nd.attr)
+        # The op keeps the node's own attr map (of this private copy); defaults are filled in there.
+        attr_values = nd.attr
         defaults = spec.default_attr_values()
         if defaults and not defaults.keys() <= attr_values.keys():  # (set operations: no Python loop)
             for key in defaults.keys() - attr_values.keys():
-                attr_values[key] = defaults[key]
+                attr_values[key].CopyFrom(defaults[key])
         required = spec.required_attr_names()
         if required and not attr_values.keys() >= set(required):
             missing = sorted(set(required) - attr_values.keys())
@@ -173,7 +174,7 @@ def _import_nodes_unguarded(graph, graph_def, prefix, input_map, return_elements
             # import_meta_graph has scoped them already (same prefix): leave those as they are.
             frame = attr_values["frame_name"].s
             if not frame.startswith(prefix.encode()):
-                attr_values["frame_name"] = attr_value_pb2.AttrValue(s=prefix.encode() + frame)
+                attr_values["frame_name"].s = prefix.encode() + frame
         try:
             input_dtypes, output_dtypes = ops.signature_dtypes(spec, attr_values)
         except (KeyError, ValueError, TypeError) as e:

@@ -176,7 +176,10 @@ class Operation:
         self._name = name
         self._type = op_type
         self._spec = spec
-        self._attrs = attr_values             # name -> AttrValue proto
+        # name -> AttrValue proto: a dict, or the attr map of an imported NodeDef, turned into a
+        # dict the first time it is used (most imported ops are run, never asked for their attrs,
+        # and building 10k dicts of proto wrappers was a fifth of an import).
+        self._attr_values = attr_values
         self._device = device
         self._inputs = []
         self._control_inputs = []
@@ -185,6 +188,13 @@ class Operation:
         self._control_outputs = []
         self._attr_cache = None               # kernel attrs as Python values, filled on first use
         self._shapes_pending = False          # imported ops infer their shapes on first use
+
+    @property
+    def _attrs(self):
+        attrs = self._attr_values
+        if attrs.__class__ is not dict:
+            attrs = self._attr_values = dict(attrs)
+        return attrs
 
     name = property(lambda self: self._name)
     type = property(lambda self: self._type)

@@ -27,8 +27,10 @@ Example:
     '/tmp/train/model-10'
 """
 
+import collections
 import logging
 import os
+import threading
 import time
 
 import numpy as np
@@ -153,6 +155,21 @@ def _wrap_restore_error(err, extra):
 
 
 # -- Saver ----------------------------------------------------------------------------------------
+
+# Checkpoint prefixes (absolute) whose retention deletion is queued on the background thread.
+_pending_deletions = collections.Counter()
+_pending_lock = threading.Lock()
+
+
+def _wait_for_deletion_of(prefix):
+    """Waits for queued deletions when one of them is of ``prefix``: a checkpoint saved again under
+    a name that retention just dropped must not be deleted after it is written."""
+    with _pending_lock:
+        pending = _pending_deletions.get(os.path.abspath(prefix))
+    if pending:
+        io_bundle.wait_for_pending_flushes()
+
+
 class Saver:
     """``tf.compat.v1.train.Saver``: adds save/restore ops for variables and runs them.
 
@@ -349,8 +366,10 @@ class Saver:
 
     def _maybe_delete_old_checkpoints(self, meta_graph_suffix="meta"):
         """Deletes the checkpoints beyond ``max_to_keep`` that ``keep_checkpoint_every_n_hours`` does not
-        keep. The state file no longer names them, so (unless saves are synchronous) the deletion
-        runs on the checkpoint background thread, off the training loop's path."""
+        keep. The state file (already written) no longer names them, so the deletion runs on the
+        checkpoint background thread, off the training loop's path (unlinking a big data file takes
+        as long as writing a quarter of it); it is finished at exit, and a save to a prefix whose
+        deletion is still queued waits for it first."""
         hours = self.saver_def.keep_checkpoint_every_n_hours
         doomed = []
         while self._checkpoints_to_be_deleted:
@@ -364,16 +383,22 @@ class Saver:
             return
         version = self.saver_def.version or saver_pb2.SaverDef.V2
 
+        keys = [os.path.abspath(p) for p in doomed]
+        with _pending_lock:
+            _pending_deletions.update(keys)
+
         def delete():
-            for path in doomed:
+            for path, key in zip(doomed, keys):
                 try:
                     checkpoint_management.remove_checkpoint(path, version, meta_graph_suffix)
                 except OSError as e:
                     _log.warning("Ignoring: %s", e)
-        if io_bundle.sync_enabled():
-            delete()
-        else:
-            io_bundle.run_later(delete)
+                finally:
+                    with _pending_lock:
+                        _pending_deletions[key] -= 1
+                        if not _pending_deletions[key]:
+                            del _pending_deletions[key]
+        io_bundle.run_later(delete)
 
     # -- save / restore ---------------------------------------------------------------------------
     def save(self, sess, save_path, global_step=None, latest_filename=None, meta_graph_suffix="meta",
@@ -416,6 +441,7 @@ class Saver:
             if os.path.basename(save_path) == latest_filename and not self._sharded:
                 raise ValueError(f"'latest_filename' collides with 'save_path': '{latest_filename}' and "
                                  f"'{save_path}'")
+        _wait_for_deletion_of(checkpoint_file)
         save_dir = os.path.dirname(save_path)
         sync = io_bundle.sync_enabled()
         written = []

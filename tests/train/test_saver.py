@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -330,10 +331,36 @@ def test_sync_mode_fsyncs_before_returning(tmp_path):
     try:
         saver.save(sess, str(tmp_path / "model"), global_step=1)
         saver.save(sess, str(tmp_path / "model"), global_step=2)
-        # Retention ran synchronously: nothing is queued for the background thread.
+        # The new checkpoint is complete when save returns; the dropped one goes in the background.
+        assert cm.latest_checkpoint(str(tmp_path)) == str(tmp_path / "model-2")
+        assert os.path.exists(str(tmp_path / "model-2.index"))
+        io_bundle.wait_for_pending_flushes()
         assert sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "model-*.index"))) == ["model-2.index"]
     finally:
         io_bundle.set_sync(old)
+
+
+def test_a_prefix_saved_again_while_its_deletion_is_queued_survives(tmp_path, monkeypatch):
+    """Retention drops model-1 and queues its deletion; saving model-1 again right away must wait for
+    that deletion, not be deleted by it afterwards."""
+    saver, sess = _saver_and_session(tmp_path, max_to_keep=1)
+    gate = threading.Event()
+    real_remove = cm.remove_checkpoint
+
+    def slow_remove(*args, **kwargs):
+        gate.wait(5)  # held until the second save of model-1 has started
+        return real_remove(*args, **kwargs)
+    monkeypatch.setattr(cm, "remove_checkpoint", slow_remove)
+    saver.save(sess, str(tmp_path / "model"), global_step=1)
+    saver.save(sess, str(tmp_path / "model"), global_step=2)   # queues the deletion of model-1
+    releaser = threading.Timer(0.2, gate.set)
+    releaser.start()
+    saver.save(sess, str(tmp_path / "model"), global_step=1)   # waits for it, then writes model-1
+    releaser.join()
+    io_bundle.wait_for_pending_flushes()
+    assert os.path.exists(str(tmp_path / "model-1.index"))
+    assert os.path.exists(str(tmp_path / "model-1.data-00000-of-00001"))
+    assert cm.latest_checkpoint(str(tmp_path)) == str(tmp_path / "model-1")
 
 
 def test_defer_build_and_empty_savers(tmp_path):

@@ -233,13 +233,19 @@ def grouped_update_kernel(op_type, member_contexts):
     per_member = n_slots + len(scalar_names) + 1
     members = tuple(member_contexts)
 
+    grad_at = n_slots + grad_index
+
     def kernel(ctx, *args):
-        all_cells, grads, shapes, scalars = [], [], [], None
+        all_cells, grads, shapes = [], [], []
         slot_values = [[] for _ in range(n_slots)]
+        first = args[:per_member]
+        # The scalars are the same for every member (that is what grouped them): read them once.
+        scalars = [x.read() if isinstance(x, RefCell) else x for x in first[n_slots:]]
+        scalars.pop(grad_index)
         for j, mctx in enumerate(members):
-            a = args[j * per_member:(j + 1) * per_member]
+            base = j * per_member
             if resource:
-                cells = [_resource_cell(mctx, h) for h in a[:n_slots]]
+                cells = [_resource_cell(mctx, h) for h in args[base:base + n_slots]]
                 values = [c.value for c in cells]
                 dtype = mctx.attrs["T"].as_numpy_dtype
                 for name, value in zip(slot_names, values):
@@ -247,18 +253,20 @@ def grouped_update_kernel(op_type, member_contexts):
                         raise mctx.error(f"{name} has dtype {value.dtype.name}, the op expects "
                                          f"{np.dtype(dtype).name}")
             else:
-                cells = a[:n_slots]
+                cells = args[base:base + n_slots]
                 values = [c.read() for c in cells]
-            rest = [x.read() if isinstance(x, RefCell) else x for x in a[n_slots:]]
-            grad = rest.pop(grad_index)
-            _check_update(mctx, slot_names, values, rest, scalar_names, grad)
-            if scalars is None:
-                scalars = rest
+            grad = args[base + grad_at]
+            if isinstance(grad, RefCell):
+                grad = grad.read()
+            shape = values[0].shape
+            if grad.shape != shape or any(v.shape != shape for v in values[1:]) or \
+                    (j == 0 and any(x.ndim for x in scalars)):
+                _check_update(mctx, slot_names, values, scalars, scalar_names, grad)  # raises
             all_cells.extend(cells)
             for k, value in enumerate(values):
                 slot_values[k].append(value)
             grads.append(grad.reshape(-1))
-            shapes.append(values[0].shape)
+            shapes.append(shape)
 
         cached = ctx.cache.get("grouped_update")
         if cached is not None and all(c.value is v for c, v in zip(all_cells, cached[0])):
@@ -267,13 +275,16 @@ def grouped_update_kernel(op_type, member_contexts):
             flats = [np.concatenate([v.reshape(-1) for v in vs]) for vs in slot_values]
         new = _compute_update(ctx, formula, flats, scalars, np.concatenate(grads))
 
+        layout = ctx.cache.get("grouped_layout")
+        if layout is None or layout[0] != shapes:
+            bounds, start = [], 0
+            for shape in shapes:
+                end = start + math.prod(shape)
+                bounds.append((start, end, shape))
+                start = end
+            layout = ctx.cache["grouped_layout"] = (shapes, bounds)
+        bounds = layout[1]
         stored = [None] * len(all_cells)
-        bounds = []
-        start = 0
-        for shape in shapes:
-            end = start + math.prod(shape)
-            bounds.append((start, end, shape))
-            start = end
         for k, flat in enumerate(new):
             for j, (start, end, shape) in enumerate(bounds):
                 view = flat[start:end].reshape(shape)

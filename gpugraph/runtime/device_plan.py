@@ -27,7 +27,8 @@ from gpugraph.ops import state_ops
 from gpugraph.runtime import placement as placement_lib
 from gpugraph.runtime.cuda import fusion_pass
 from gpugraph.runtime.cuda import graphs as cuda_graphs
-from gpugraph.runtime.plan import _ALIAS_OPS, KernelContext, _const_value, finish_plan
+from gpugraph.runtime.plan import (_ALIAS_OPS, KernelContext, _const_value, finish_plan,
+                                   unread_pure_steps_kept)
 from gpugraph.runtime.state import RefCell, ResourceHandle, freeze
 
 
@@ -173,6 +174,10 @@ class _Compiler:
             self.steps.append((last, self.backend.sync_step, (), (), dctx, False))
             self.notes.append(f"(waiting for {dctx.device.short_name})")
             self.info.append(cuda_graphs.StepInfo(cuda_graphs.SYNC, dctx))
+        kept = unread_pure_steps_kept(self.steps, fetch_slots)
+        self.steps = [self.steps[i] for i in kept]
+        self.notes = [self.notes[i] for i in kept]
+        self.info = [self.info[i] for i in kept]
         plan = finish_plan(self.steps, len(self.home), self.initial, feed_slots, fetch_slots, self.state)
         plan.step_notes = self.notes
         plan.fused_groups = tuple(fusion.groups)

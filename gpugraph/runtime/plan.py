@@ -14,6 +14,8 @@ Example:
     >>> plan.run([np.ones((1, 3), np.float32)])                       # doctest: +SKIP
 """
 
+import operator
+
 import numpy as np
 
 from gpugraph import errors
@@ -72,6 +74,10 @@ class KernelContext:
         return cls(None, self.op, f"node '{self.node_name}' ({self.op_type}): {message}")
 
 
+def _no_inputs(vals):
+    return ()
+
+
 def _deref(value):
     return value.read() if isinstance(value, RefCell) else value
 
@@ -90,6 +96,11 @@ class Plan:
 
     def __init__(self, steps, n_slots, initial, feed_slots, fetch_slots, step_ops):
         self.steps = steps
+        # What the run loop walks: per step, its inputs as one slot (the common case) or a getter
+        # of several (operator.itemgetter: one C call instead of a list comprehension per step).
+        self._loop_steps = [(fn, ctx, ins[0] if len(ins) == 1 else None,
+                            operator.itemgetter(*ins) if len(ins) > 1 else _no_inputs, outs, frees)
+                           for fn, ctx, ins, outs, frees in steps]
         self.n_slots = n_slots
         self.initial = initial
         self.feed_slots = feed_slots
@@ -108,8 +119,8 @@ class Plan:
         i = -1
         try:
             with np.errstate(all="ignore"):
-                for i, (fn, ctx, ins, outs, frees) in enumerate(self.steps):
-                    result = fn(ctx, *[vals[j] for j in ins])
+                for i, (fn, ctx, single, get, outs, frees) in enumerate(self._loop_steps):
+                    result = fn(ctx, vals[single]) if single is not None else fn(ctx, *get(vals))
                     if outs.__class__ is int:
                         vals[outs] = result
                     elif outs:
@@ -290,6 +301,7 @@ def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU", place
                   for op, kernel, ins, outs in steps_spec]
     from gpugraph.runtime.grouped_updates import group_updates
     steps_spec = group_updates(steps_spec, order, initial_values, state, device_kind)
+    steps_spec = [steps_spec[i] for i in unread_pure_steps_kept(steps_spec, fetch_slots)]
     plan = finish_plan(steps_spec, n_slots, initial_values, feed_slots, fetch_slots, state, device_kind)
     plan.placed_ops = order
     return plan
@@ -373,6 +385,37 @@ def finish_plan(steps_spec, n_slots, initial_values, feed_slots, fetch_slots, st
     for s, v in initial_values.items():
         initial[s] = v
     return Plan(steps, n_slots, initial, feed_slots, fetch_slots, step_ops)
+
+
+def unread_pure_steps_kept(steps_spec, fetch_slots):
+    """Indices of the steps of ``steps_spec`` to keep: all but those whose every output is read by
+    nothing (no later step, no fetch) and whose op has no effect besides its outputs — not
+    stateful, no variable, resource or variant inputs or outputs. Such an op is in the plan only
+    because a control edge orders something after it (the gradient of ``x @ W`` with respect to a
+    fed ``x``, grouped with the one for ``W``), and skipping it changes nothing but the time, as
+    TensorFlow's graph optimizer does. Repeated until nothing more goes, since dropping a step can
+    leave its inputs unread.
+    """
+    kept = list(range(len(steps_spec)))
+    while True:
+        read = set(fetch_slots)
+        for i in kept:
+            read.update(steps_spec[i][2])
+        still = [i for i in kept if not _unread_and_pure(steps_spec[i], read)]
+        if len(still) == len(kept):
+            return kept
+        kept = still
+
+
+def _unread_and_pure(spec, read):
+    op, outs = spec[0], spec[3]
+    if op is None or not outs or any(s in read for s in outs):
+        return False
+    op_spec = op.op_spec
+    if op_spec is None or op_spec.is_stateful:
+        return False
+    return not any(_is_stateful_dtype(t.dtype) for t in op._inputs) and \
+        not any(_is_stateful_dtype(t.dtype) for t in op.outputs)
 
 
 def _const_value(op):

@@ -12,8 +12,9 @@ String tensors and small saves take the reference path (BundleWriter / BundleRea
 Durability: data and index are written to temporary files, fsynced, and renamed into place, the
 index last, so a save is on disk when it returns and a killed process (or a power loss) leaves the
 previous checkpoint intact. On Linux each written chunk's writeback is started at once
-(``sync_file_range``), so the disk works while later chunks are still being copied and the final
-fsync waits only for the tail. :func:`set_sync(False) <set_sync>` (or ``GPUGRAPH_CHECKPOINT_SYNC=0``)
+(``sync_file_range``), so the disk works while later chunks are still being copied (and the
+checksums computed), the final fsync waits only for the tail, and no save piles up dirty pages for
+the kernel to throttle. :func:`set_sync(False) <set_sync>` (or ``GPUGRAPH_CHECKPOINT_SYNC=0``)
 trades that for speed, as TensorFlow does (it never fsyncs): renames first, fsync in the background
 right after — a power loss can then cost the newest checkpoint (its checksums fail; older ones are
 intact), never silently wrong values.
@@ -206,11 +207,13 @@ def write_bundle(prefix, names, values):
             pass
         pool = _executor()
         writes, crcs = [], []
-        for _, _, arr, off in prepared:
-            flat = arr.reshape(-1).view(np.uint8)
-            crcs.append(pool.submit(crc_of_array, flat))
+        flats = [arr.reshape(-1).view(np.uint8) for _, _, arr, _ in prepared]
+        for flat, (_, _, _, off) in zip(flats, prepared):
             for start in range(0, flat.size, _CHUNK):
-                writes.append(pool.submit(_pwrite_all, fd, flat[start:start + _CHUNK], off + start, _sync))
+                writes.append(pool.submit(_pwrite_all, fd, flat[start:start + _CHUNK], off + start, True))
+        # Checksums after the writes in the queue: they use the CPU while the disk catches up, and
+        # the fsync below waits for the disk, not for them.
+        crcs = [pool.submit(crc_of_array, flat) for flat in flats]
         for w in writes:
             w.result()
         if _sync:
@@ -246,7 +249,7 @@ def write_bundle(prefix, names, values):
         flush_later([data_path, index_path, directory or "."])
 
 
-def _pwrite_all(fd, buf, offset, start_writeback=False):
+def _pwrite_all(fd, buf, offset, start_writeback):
     view = memoryview(buf)
     done = 0
     while done < len(view):

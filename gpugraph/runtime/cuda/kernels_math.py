@@ -229,7 +229,9 @@ def _equality(name, mismatch):
     def kernel(ctx, x, y):
         xp = ctx.xp
         if not ctx.attrs["incompatible_shape_error"] and not _broadcastable(x.shape, y.shape):
-            return xp.asarray(np.array(mismatch))  # TF: incompatible shapes compare as one scalar
+            # TF: incompatible shapes compare as one scalar. Filled on the device (no host copy,
+            # which a CUDA graph capture could not take).
+            return xp.full((), mismatch, dtype=np.bool_)
         return getattr(xp, name)(x, y)
     return kernel
 

@@ -46,9 +46,9 @@ class DevicePlacement:
         return self.backend.context(device, self.gpu_options)
 
 
-def compile_device_plan(order, fetches, feeds, state, dp):
+def compile_device_plan(order, fetches, feeds, state, dp, targets=()):
     """Builds the plan for ``order`` (the pruned ops, dependencies first) from ``dp``'s placement."""
-    return _Compiler(state, dp).compile(order, fetches, feeds)
+    return _Compiler(state, dp).compile(order, fetches, feeds, targets)
 
 
 class _Compiler:
@@ -128,7 +128,7 @@ class _Compiler:
         return value
 
     # -- compile ------------------------------------------------------------------------------------
-    def compile(self, order, fetches, feeds):
+    def compile(self, order, fetches, feeds, targets=()):
         fed = set(feeds)
         host = self.host
         feed_slots = []
@@ -174,7 +174,7 @@ class _Compiler:
             self.steps.append((last, self.backend.sync_step, (), (), dctx, False))
             self.notes.append(f"(waiting for {dctx.device.short_name})")
             self.info.append(cuda_graphs.StepInfo(cuda_graphs.SYNC, dctx))
-        kept = unread_pure_steps_kept(self.steps, fetch_slots)
+        kept = unread_pure_steps_kept(self.steps, fetch_slots, targets)
         self.steps = [self.steps[i] for i in kept]
         self.notes = [self.notes[i] for i in kept]
         self.info = [self.info[i] for i in kept]

@@ -227,7 +227,7 @@ def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU", place
     order = _needed_ops(fetches, targets, fed)
     if placement is not None:
         from gpugraph.runtime import device_plan
-        plan = device_plan.compile_device_plan(order, fetches, feeds, state, placement)
+        plan = device_plan.compile_device_plan(order, fetches, feeds, state, placement, targets)
         plan.placed_ops = order
         return plan
     slot_of = {}
@@ -301,7 +301,7 @@ def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU", place
                   for op, kernel, ins, outs in steps_spec]
     from gpugraph.runtime.grouped_updates import group_updates
     steps_spec = group_updates(steps_spec, order, initial_values, state, device_kind)
-    steps_spec = [steps_spec[i] for i in unread_pure_steps_kept(steps_spec, fetch_slots)]
+    steps_spec = [steps_spec[i] for i in unread_pure_steps_kept(steps_spec, fetch_slots, targets)]
     plan = finish_plan(steps_spec, n_slots, initial_values, feed_slots, fetch_slots, state, device_kind)
     plan.placed_ops = order
     return plan
@@ -387,21 +387,23 @@ def finish_plan(steps_spec, n_slots, initial_values, feed_slots, fetch_slots, st
     return Plan(steps, n_slots, initial, feed_slots, fetch_slots, step_ops)
 
 
-def unread_pure_steps_kept(steps_spec, fetch_slots):
+def unread_pure_steps_kept(steps_spec, fetch_slots, target_ops=()):
     """Indices of the steps of ``steps_spec`` to keep: all but those whose every output is read by
     nothing (no later step, no fetch) and whose op has no effect besides its outputs — not
     stateful, no variable, resource or variant inputs or outputs. Such an op is in the plan only
     because a control edge orders something after it (the gradient of ``x @ W`` with respect to a
     fed ``x``, grouped with the one for ``W``), and skipping it changes nothing but the time, as
-    TensorFlow's graph optimizer does. Repeated until nothing more goes, since dropping a step can
-    leave its inputs unread.
+    TensorFlow's graph optimizer does. The run's target ops always run (running one is asking for
+    it, errors included). Repeated until nothing more goes, since dropping a step can leave its
+    inputs unread.
     """
+    targets = set(target_ops)
     kept = list(range(len(steps_spec)))
     while True:
         read = set(fetch_slots)
         for i in kept:
             read.update(steps_spec[i][2])
-        still = [i for i in kept if not _unread_and_pure(steps_spec[i], read)]
+        still = [i for i in kept if steps_spec[i][0] in targets or not _unread_and_pure(steps_spec[i], read)]
         if len(still) == len(kept):
             return kept
         kept = still

@@ -205,9 +205,19 @@ def test_a_step_that_writes_a_variable_is_caught_at_capture_and_undone(monkeypat
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_step_that_copies_from_the_host_falls_back(backend, caplog):
-    """Equal of incompatible shapes uploads a host scalar from inside its kernel: illegal in a
-    capture (the emulation raises like CUDA), so the capture fails once and runs stay normal."""
+def test_step_that_copies_from_the_host_falls_back(backend, caplog, monkeypatch):
+    """A GPU kernel that uploads a host value from inside its step (here Equal's, replaced for the
+    test by one that does so when the shapes differ) cannot be captured (the emulation raises like
+    CUDA): the capture fails once for that feed signature and its runs stay normal, while another
+    signature is captured and replayed."""
+    from gpugraph.framework import registry
+    cuda_equal = registry.get_op_spec("Equal").kernel_for("GPU")
+
+    def uploading_equal(ctx, x, y):
+        if x.shape != y.shape:
+            return ctx.xp.asarray(np.array(False))   # a host-to-device copy inside the step
+        return cuda_equal(ctx, x, y)
+    monkeypatch.setitem(registry.get_op_spec("Equal").kernels, "GPU", uploading_equal)
     a = gg.placeholder(gg.float32, [None])
     b = gg.placeholder(gg.float32, [None])
     with gg.device("/gpu:0"):

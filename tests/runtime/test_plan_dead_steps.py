@@ -2,8 +2,10 @@
 variables or resources): ops in a run only because a control edge orders something after them."""
 
 import numpy as np
+import pytest
 
 import gpugraph as gg
+from gpugraph.runtime import devices
 
 
 def _step_names(sess):
@@ -64,3 +66,16 @@ def test_a_failing_op_that_nothing_needs_does_not_fail_the_run():
             y = gg.identity(x + 1.0)
     with gg.Session(graph=g) as sess:
         np.testing.assert_array_equal(sess.run(y, {x: np.zeros(3, np.float32)}), [1, 1, 1])
+
+
+@pytest.mark.parametrize("gpus", [0, 1])
+def test_an_op_run_as_a_target_runs_even_if_nothing_reads_it(gpus):
+    g = gg.Graph()
+    with g.as_default(), gg.device("/gpu:0" if gpus else "/cpu:0"):
+        x = gg.placeholder(gg.float32, [None], name="x")
+        bad = gg.reshape(x * 2.0, [5], name="bad")
+    with devices.simulated(num_gpus=gpus), gg.Session(graph=g) as sess:
+        with pytest.raises(gg.errors.InvalidArgumentError, match="bad"):
+            sess.run(bad.op, {x: np.zeros(3, np.float32)})
+        sess.run(bad.op, {x: np.zeros(5, np.float32)})
+        assert "bad" in _step_names(sess)

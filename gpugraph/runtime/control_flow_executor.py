@@ -387,7 +387,10 @@ def _layout_frames(nodes, data_in, ctrl_in):
 
 
 class ControlFlowPlan:
-    """A compiled control-flow graph; ``run(feed_values)`` returns the fetched values in order."""
+    """A compiled control-flow graph; ``run(feed_values)`` returns the fetched values in order.
+    Every op of it runs on the CPU, whatever the placer chose (``runs_on_cpu``)."""
+
+    runs_on_cpu = True
 
     def __init__(self, nodes, roots, root_frame, frames, n_fetches, fetches, target_nodes):
         self.nodes = nodes

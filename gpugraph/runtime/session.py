@@ -10,6 +10,7 @@ Example:
 """
 
 import collections
+import dataclasses
 import threading
 
 import numpy as np
@@ -188,7 +189,13 @@ class BaseSession:
         feed_tensors = tuple(self._feed_spec(k).tensor for k in (feed_dict or {}))
         fetch_tensors, targets, _ = _split_fetches(flat)
         plan = self._get_plan(fetch_tensors, feed_tensors, targets)
-        return [self._placer.decisions[op] for op in plan.placed_ops]
+        decisions = [self._placer.decisions[op] for op in plan.placed_ops]
+        if getattr(plan, "runs_on_cpu", False):  # v1 control flow: the whole plan runs on the host
+            cpu = self._placer.inventory.cpu.name
+            decisions = [d if d.assigned == cpu else dataclasses.replace(
+                d, assigned=cpu, reason=f"v1 control flow runs on the CPU (placed on {d.assigned}: {d.reason})")
+                for d in decisions]
+        return decisions
 
     # -- devices and placement ------------------------------------------------------------------
     def _session_inventory(self):

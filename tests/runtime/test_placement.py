@@ -348,3 +348,18 @@ def test_host_constants_feeding_a_gpu_op_are_uploaded_once_each():
             np.testing.assert_array_equal(sess.run(c), [11.0, 22.0])
             np.testing.assert_array_equal(sess.run([c, a])[0], [11.0, 22.0])  # a second plan
             assert len(sess._device_placement.const_cache) == 2
+
+
+def test_placement_of_a_control_flow_plan_says_it_runs_on_the_cpu():
+    """v1 control-flow plans run every op on the CPU; placement() says so, with the placer's choice."""
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.placeholder(tf.float32, [], name="x")
+        with tf.device("/gpu:0"):
+            _, y = tf.while_loop(lambda i, v: i < 3, lambda i, v: (i + 1, v * 2.0), [0, x])
+    with devices.simulated(num_gpus=1), tf.Session(graph=g) as sess:
+        assert sess.run(y, {x: 1.5}) == 12.0
+        decisions = sess.placement(y, {x: None})
+    assert decisions and all(d.assigned.endswith("CPU:0") for d in decisions)
+    moved = [d for d in decisions if "v1 control flow runs on the CPU" in d.reason]
+    assert moved and all("GPU:0" in d.reason for d in moved)

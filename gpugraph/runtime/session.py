@@ -17,7 +17,7 @@ import numpy as np
 
 from gpugraph import errors
 from gpugraph.framework import dtypes, ops
-from gpugraph.runtime import devices
+from gpugraph.runtime import devices, host_memory
 from gpugraph.runtime import placement as placement_lib
 from gpugraph.runtime import plan as plan_lib
 from gpugraph.runtime.state import SessionState
@@ -145,6 +145,7 @@ class BaseSession:
         self._config = config
         self._target = target
         self._closed = False
+        host_memory.tune()  # once per process: intermediates reuse heap memory, no page faults
         self._state = SessionState()
         self._plans = {}
         self._feed_specs = {}

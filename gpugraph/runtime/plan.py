@@ -302,6 +302,8 @@ def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU", place
     from gpugraph.runtime.grouped_updates import group_updates
     steps_spec = group_updates(steps_spec, order, initial_values, state, device_kind)
     steps_spec = [steps_spec[i] for i in unread_pure_steps_kept(steps_spec, fetch_slots, targets)]
+    from gpugraph.runtime.cpu_fusion import fuse_epilogues
+    steps_spec = fuse_epilogues(steps_spec, fetch_slots, state, device_kind)
     plan = finish_plan(steps_spec, n_slots, initial_values, feed_slots, fetch_slots, state, device_kind)
     plan.placed_ops = order
     return plan

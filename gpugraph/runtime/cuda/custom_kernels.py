@@ -449,13 +449,9 @@ def softmax_xent(ctx, logits, labels):
     kernel = ctx.kernel("xent.cu", f"gg_softmax_xent_{sfx}")
     if kernel is None:
         return None
-    xp = ctx.xp
-    logits, labels = _contiguous(xp, logits), _contiguous(xp, labels)
-    loss, backprop = xp.empty(rows, logits.dtype), xp.empty((rows, cols), logits.dtype)
-    grid, block, _, _ = kernel_loader.row_launch(rows, cols, _acc_bytes(sfx))
-    _launch(ctx, kernel, (grid, block), (logits, labels, loss, backprop, rows, cols,
-                                         *_strides_2d(logits), *_strides_2d(labels)))
-    return loss, backprop
+    logits, labels = _contiguous(ctx.xp, logits), _contiguous(ctx.xp, labels)
+    return _launch_xent(ctx, kernel, sfx, logits, labels, rows, cols,
+                        (*_strides_2d(logits), *_strides_2d(labels)))
 
 
 def sparse_softmax_xent(ctx, logits, labels):
@@ -470,12 +466,17 @@ def sparse_softmax_xent(ctx, logits, labels):
     kernel = ctx.kernel("xent.cu", f"gg_sparse_softmax_xent_{sfx}_{label_sfx}")
     if kernel is None:
         return None
+    logits, labels = _contiguous(ctx.xp, logits), _contiguous(ctx.xp, labels)
+    return _launch_xent(ctx, kernel, sfx, logits, labels, rows, cols, (_index_error_flag(ctx),))
+
+
+def _launch_xent(ctx, kernel, sfx, logits, labels, rows, cols, extra_args):
+    """Launches a cross-entropy kernel of ``xent.cu`` (a row group per example) on contiguous
+    ``logits`` and ``labels``: ``(loss, backprop)``."""
     xp = ctx.xp
-    logits, labels = _contiguous(xp, logits), _contiguous(xp, labels)
     loss, backprop = xp.empty(rows, logits.dtype), xp.empty((rows, cols), logits.dtype)
     grid, block, _, _ = kernel_loader.row_launch(rows, cols, _acc_bytes(sfx))
-    _launch(ctx, kernel, (grid, block),
-            (logits, labels, loss, backprop, rows, cols, _index_error_flag(ctx)))
+    _launch(ctx, kernel, (grid, block), (logits, labels, loss, backprop, rows, cols, *extra_args))
     return loss, backprop
 
 

@@ -88,8 +88,8 @@ def test_duplicate_node_names_are_refused():
 
 def test_missing_required_attr_is_named():
     gd = tf.GraphDef()
-    gd.node.add(name="c", op="Const")  # no dtype, no value
-    with pytest.raises(ValueError, match="'c' \\(Const\\) is missing required attr 'dtype'"):
+    gd.node.add(name="c", op="Const")  # no value, no dtype: the first in the OpDef is named, as TF does
+    with pytest.raises(ValueError, match="'c' \\(Const\\) is missing required attr 'value'"):
         tf.import_graph_def(gd)
 
 

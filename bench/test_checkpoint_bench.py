@@ -4,7 +4,9 @@
   with their variables, written by gpugraph), into a fresh graph. Target (gpugraph / TF) <= 0.25.
 - ``save_128mib``: ``Saver.save`` (defaults: data, ``.meta``, ``checkpoint`` file, retention) of 8
   float32 variables of 16 MiB. Each round starts with the page cache settled (the previous round's
-  files flushed), as between the saves of a training job. Target <= 0.5.
+  files flushed), as between the saves of a training job. Target <= 0.5. A third peer,
+  ``diskfloor``, writes and fsyncs the same bytes as one plain file: what the disk allows a durable
+  save (TensorFlow's saves are not durable: it never fsyncs).
 - ``restore_128mib``: ``Saver.restore`` of that checkpoint. Target <= 0.6.
 
 Both sides build the same variables with their own API (initialized from zeros, then loaded with
@@ -136,6 +138,27 @@ def test_save_tensorflow(benchmark, tensorflow_saver, tmp_path):
             return saver.save(sess, str(tmp_path / "model"), global_step=i)
     prefix = _pedantic_save(benchmark, save)
     assert os.path.getsize(prefix + ".data-00000-of-00001") == _N_VARS * 16 << 20
+
+
+def test_save_diskfloor(benchmark, values, tmp_path):
+    """The disk's floor for a durable save, as a third peer: the same 128 MiB written into a new
+    file and fsynced, keeping the two latest files as retention does, nothing else (no format,
+    checksums or meta graph). ``gpugraph / diskfloor`` near 1 means the save is bound by the disk."""
+    benchmark.group = "save_128mib"
+    data = np.concatenate([v.reshape(-1) for v in values]).view(np.uint8)
+
+    def write(i):
+        path = tmp_path / f"raw-{i}"
+        with open(path, "wb") as f:
+            f.write(memoryview(data))
+            f.flush()
+            os.fsync(f.fileno())
+        old = tmp_path / f"raw-{i - 2}"
+        if old.exists():
+            old.unlink()
+        return str(path)
+    path = _pedantic_save(benchmark, write)
+    assert os.path.getsize(path) == _N_VARS * 16 << 20
 
 
 def test_restore_gpugraph(benchmark, gpugraph_saver, values, tmp_path):

@@ -175,6 +175,16 @@ def _check_pair(labels, predictions):
         raise ValueError("Argument `predictions` must not be None.")
 
 
+def _float32_pair(predictions, labels):
+    """``predictions`` and ``labels`` cast to float32 (in that order), checked to be of compatible
+    shapes."""
+    predictions = gu.cast(convert_to_tensor(predictions), dtypes.float32)
+    labels = gu.cast(convert_to_tensor(labels), dtypes.float32)
+    if not predictions.shape.is_compatible_with(labels.shape):
+        raise ValueError(f"Shapes {predictions.shape} and {labels.shape} are incompatible")
+    return predictions, labels
+
+
 def mean_squared_error(labels, predictions, weights=1.0, scope=None,
                        loss_collection=ops.GraphKeys.LOSSES, reduction=Reduction.SUM_BY_NONZERO_WEIGHTS):
     """Weighted mean of ``(predictions - labels) ** 2`` (``tf.compat.v1.losses.mean_squared_error``).
@@ -184,10 +194,7 @@ def mean_squared_error(labels, predictions, weights=1.0, scope=None,
     """
     _check_pair(labels, predictions)
     with ops.name_scope(scope, "mean_squared_error", [predictions, labels, weights]) as scope:
-        predictions = gu.cast(convert_to_tensor(predictions), dtypes.float32)
-        labels = gu.cast(convert_to_tensor(labels), dtypes.float32)
-        if not predictions.shape.is_compatible_with(labels.shape):
-            raise ValueError(f"Shapes {predictions.shape} and {labels.shape} are incompatible")
+        predictions, labels = _float32_pair(predictions, labels)
         losses = apply_op("SquaredDifference", x=predictions, y=labels)
         return compute_weighted_loss(losses, weights, scope, loss_collection, reduction=reduction)
 
@@ -201,10 +208,7 @@ def absolute_difference(labels, predictions, weights=1.0, scope=None,
     """
     _check_pair(labels, predictions)
     with ops.name_scope(scope, "absolute_difference", [predictions, labels, weights]) as scope:
-        predictions = gu.cast(convert_to_tensor(predictions), dtypes.float32)
-        labels = gu.cast(convert_to_tensor(labels), dtypes.float32)
-        if not predictions.shape.is_compatible_with(labels.shape):
-            raise ValueError(f"Shapes {predictions.shape} and {labels.shape} are incompatible")
+        predictions, labels = _float32_pair(predictions, labels)
         with ops.name_scope("sub") as s:
             diff = apply_op("Sub", x=predictions, y=labels, name=s)
         losses = apply_op("Abs", x=diff)

@@ -23,6 +23,19 @@ def _check_step(global_step, fn_name):
         raise ValueError(f"global_step is required for {fn_name}.")
 
 
+def _decay_terms(learning_rate, lr_name, global_step, decay_steps, decay_rate, staircase):
+    """In the schedule's name scope: the learning rate as a tensor named ``lr_name``, the decay
+    rate in its dtype, and ``global_step / decay_steps`` (floored with ``staircase``)."""
+    lr = convert_to_tensor(learning_rate, name=lr_name)
+    dtype = lr.dtype.base_dtype
+    steps = gu.cast(convert_to_tensor(decay_steps), dtype)
+    rate = gu.cast(convert_to_tensor(decay_rate), dtype)
+    p = _scoped("RealDiv", "truediv", gu.cast(convert_to_tensor(global_step), dtype), steps)
+    if staircase:
+        p = apply_op("Floor", x=p)
+    return lr, rate, p
+
+
 def exponential_decay(learning_rate, global_step, decay_steps, decay_rate, staircase=False, name=None):
     """``learning_rate * decay_rate ** (global_step / decay_steps)`` (the exponent floored with
     ``staircase``).
@@ -32,13 +45,8 @@ def exponential_decay(learning_rate, global_step, decay_steps, decay_rate, stair
     """
     _check_step(global_step, "exponential_decay")
     with ops.name_scope(name, "ExponentialDecay", [learning_rate, global_step, decay_steps, decay_rate]) as scope:
-        lr = convert_to_tensor(learning_rate, name="initial_learning_rate")
-        dtype = lr.dtype.base_dtype
-        steps = gu.cast(convert_to_tensor(decay_steps), dtype)
-        rate = gu.cast(convert_to_tensor(decay_rate), dtype)
-        p = _scoped("RealDiv", "truediv", gu.cast(convert_to_tensor(global_step), dtype), steps)
-        if staircase:
-            p = apply_op("Floor", x=p)
+        lr, rate, p = _decay_terms(learning_rate, "initial_learning_rate", global_step, decay_steps,
+                                   decay_rate, staircase)
         return apply_op("Mul", x=lr, y=apply_op("Pow", x=rate, y=p), name=scope)
 
 
@@ -50,14 +58,10 @@ def inverse_time_decay(learning_rate, global_step, decay_steps, decay_rate, stai
     """
     _check_step(global_step, "inverse_time_decay")
     with ops.name_scope(name, "InverseTimeDecay", [learning_rate, global_step, decay_rate]) as scope:
-        lr = convert_to_tensor(learning_rate, name="learning_rate")
-        dtype = lr.dtype.base_dtype
-        steps = gu.cast(convert_to_tensor(decay_steps), dtype)
-        rate = gu.cast(convert_to_tensor(decay_rate), dtype)
-        p = _scoped("RealDiv", "truediv", gu.cast(convert_to_tensor(global_step), dtype), steps)
-        if staircase:
-            p = apply_op("Floor", x=p)
-        denom = _scoped("AddV2", "Add", convert_to_tensor(1.0, dtype=dtype), _scoped("Mul", "Mul", rate, p))
+        lr, rate, p = _decay_terms(learning_rate, "learning_rate", global_step, decay_steps, decay_rate,
+                                   staircase)
+        one = convert_to_tensor(1.0, dtype=lr.dtype.base_dtype)
+        denom = _scoped("AddV2", "Add", one, _scoped("Mul", "Mul", rate, p))
         return apply_op("RealDiv", x=lr, y=denom, name=scope)
 
 
@@ -69,13 +73,8 @@ def natural_exp_decay(learning_rate, global_step, decay_steps, decay_rate, stair
     """
     _check_step(global_step, "natural_exp_decay")
     with ops.name_scope(name, "NaturalExpDecay", [learning_rate, global_step, decay_rate]) as scope:
-        lr = convert_to_tensor(learning_rate, name="learning_rate")
-        dtype = lr.dtype.base_dtype
-        steps = gu.cast(convert_to_tensor(decay_steps), dtype)
-        rate = gu.cast(convert_to_tensor(decay_rate), dtype)
-        p = _scoped("RealDiv", "truediv", gu.cast(convert_to_tensor(global_step), dtype), steps)
-        if staircase:
-            p = apply_op("Floor", x=p)
+        lr, rate, p = _decay_terms(learning_rate, "learning_rate", global_step, decay_steps, decay_rate,
+                                   staircase)
         exponent = apply_op("Exp", x=_scoped("Mul", "Mul", apply_op("Neg", x=rate), p))
         return apply_op("Mul", x=lr, y=exponent, name=scope)
 

@@ -52,6 +52,19 @@ class ControlFlowContext:
         for name in op_names:
             set_op_context(g.as_graph_element(name), self)
 
+    @classmethod
+    def from_proto(cls, context_def, import_scope=None):
+        """A context of this class rebuilt from ``context_def`` (a CondContextDef or
+        WhileContextDef) over the graph's (imported) ops, its nested contexts inside it."""
+        ret = cls(context_def=context_def, import_scope=import_scope)
+        ret.Enter()
+        try:
+            for nested_def in context_def.nested_contexts:
+                from_control_flow_context_def(nested_def, import_scope=import_scope)
+        finally:
+            ret.Exit()
+        return ret
+
     name = property(lambda self: self._name)
     outer_context = property(lambda self: self._outer_context, doc="The context containing this one.")
 
@@ -204,18 +217,6 @@ class CondContext(ControlFlowContext):
                 nested.to_control_flow_context_def(context_def.nested_contexts.add())
             return context_def
         return None
-
-    @staticmethod
-    def from_proto(context_def, import_scope=None):
-        """A CondContext rebuilt from ``context_def`` over the graph's (imported) ops."""
-        ret = CondContext(context_def=context_def, import_scope=import_scope)
-        ret.Enter()
-        try:
-            for nested_def in context_def.nested_contexts:
-                from_control_flow_context_def(nested_def, import_scope=import_scope)
-        finally:
-            ret.Exit()
-        return ret
 
     def to_control_flow_context_def(self, context_def, export_scope=None):
         context_def.cond_ctxt.CopyFrom(self.to_proto(export_scope=export_scope))

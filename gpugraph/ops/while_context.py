@@ -11,7 +11,7 @@ Example:
 
 from gpugraph.framework import dtypes, ops, tensor_shape
 from gpugraph.ops import control_flow_ops as cfo
-from gpugraph.ops.control_flow_context import ControlFlowContext, from_control_flow_context_def
+from gpugraph.ops.control_flow_context import ControlFlowContext
 from gpugraph.ops.control_flow_util import (
     GetOutputContext, GetWhileContext, IsLoopConstantEnter, IsLoopEnter, IsLoopExit, _prepend,
     _record_op_seen_by_control_dependencies, _strip, flow_to_tensor_array, get_control_flow_context,
@@ -109,18 +109,6 @@ class WhileContext(ControlFlowContext):
 
     def to_control_flow_context_def(self, context_def, export_scope=None):
         context_def.while_ctxt.CopyFrom(self.to_proto(export_scope=export_scope))
-
-    @staticmethod
-    def from_proto(context_def, import_scope=None):
-        """A WhileContext rebuilt from ``context_def`` over the graph's (imported) ops."""
-        ret = WhileContext(context_def=context_def, import_scope=import_scope)
-        ret.Enter()
-        try:
-            for nested_def in context_def.nested_contexts:
-                from_control_flow_context_def(nested_def, import_scope=import_scope)
-        finally:
-            ret.Exit()
-        return ret
 
     def GetWhileContext(self):  # noqa: N802
         return self

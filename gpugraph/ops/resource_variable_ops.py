@@ -18,8 +18,7 @@ Example:
 from gpugraph.framework import dtypes, ops, tensor_shape
 from gpugraph.framework.op_builder import apply_op, convert_to_tensor
 from gpugraph.ops.variables import (
-    GraphKeys, Variable, _check_collections, _colocation_attr_scope, _name_from_scope_name,
-    _validate_sync_agg_trainable, prepend_name_scope)
+    Variable, _colocation_attr_scope, _name_from_scope_name, prepend_name_scope)
 
 
 class ResourceVariable(Variable):
@@ -42,19 +41,12 @@ class ResourceVariable(Variable):
 
     def _init_from_args(self, initial_value, trainable, collections, validate_shape, caching_device,
                         name, dtype, constraint, synchronization, aggregation, shape):
-        if initial_value is None:
-            raise ValueError("The `initial_value` arg to `tf.Variable` must be specified except when "
-                             "you are not providing a `variable_def`. You provided neither.")
+        collections, dtype = self._check_init_args(
+            initial_value, collections, constraint, synchronization, aggregation, trainable, name, dtype,
+            "The `initial_value` arg to `tf.Variable` must be specified except when you are not "
+            "providing a `variable_def`. You provided neither.",
+            f"Argument `constraint` must be None or a callable. Got a {type(constraint)}")
         init_from_fn = callable(initial_value)
-        collections = _check_collections(collections)
-        if constraint is not None and not callable(constraint):
-            raise ValueError(f"Argument `constraint` must be None or a callable. Got a {type(constraint)}")
-        self._synchronization, self._aggregation, self._trainable = _validate_sync_agg_trainable(
-            synchronization, aggregation, trainable, name)
-        if self._trainable and GraphKeys.TRAINABLE_VARIABLES not in collections:
-            collections = list(collections) + [GraphKeys.TRAINABLE_VARIABLES]
-        if dtype is not None:
-            dtype = dtypes.as_dtype(dtype)
         g = ops.get_default_graph()
         # TF builds variables in an init_scope: outer control dependencies do not apply.
         with g.control_dependencies(None), \

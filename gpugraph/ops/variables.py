@@ -261,6 +261,22 @@ class Variable(metaclass=_VariableMeta):
             var_def.save_slice_info_def.MergeFrom(self._save_slice_info.to_proto(export_scope))
         return var_def
 
+    def _check_init_args(self, initial_value, collections, constraint, synchronization, aggregation,
+                         trainable, name, dtype, missing_value_message, bad_constraint_message):
+        """The argument checks every variable class makes (each with TensorFlow's messages for it);
+        sets synchronization, aggregation and trainable. Returns ``(collections, dtype)``, with
+        trainable_variables added to the collections of a trainable variable."""
+        if initial_value is None:
+            raise ValueError(missing_value_message)
+        collections = _check_collections(collections)
+        if constraint is not None and not callable(constraint):
+            raise ValueError(bad_constraint_message)
+        self._synchronization, self._aggregation, self._trainable = _validate_sync_agg_trainable(
+            synchronization, aggregation, trainable, name)
+        if self._trainable and GraphKeys.TRAINABLE_VARIABLES not in collections:
+            collections = list(collections) + [GraphKeys.TRAINABLE_VARIABLES]
+        return collections, (dtypes.as_dtype(dtype) if dtype is not None else None)
+
     def _common_from_proto(self, variable_def, import_scope):
         g = ops.get_default_graph()
         self._initializer_op = g.as_graph_element(
@@ -325,18 +341,10 @@ class RefVariable(Variable):
 
     def _init_from_args(self, initial_value, trainable, collections, validate_shape, caching_device,
                         name, dtype, constraint, synchronization, aggregation, shape):
-        if initial_value is None:
-            raise ValueError("initial_value must be specified.")
+        collections, dtype = self._check_init_args(
+            initial_value, collections, constraint, synchronization, aggregation, trainable, name, dtype,
+            "initial_value must be specified.", "The `constraint` argument must be a callable.")
         init_from_fn = callable(initial_value)
-        collections = _check_collections(collections)
-        if constraint is not None and not callable(constraint):
-            raise ValueError("The `constraint` argument must be a callable.")
-        self._synchronization, self._aggregation, self._trainable = _validate_sync_agg_trainable(
-            synchronization, aggregation, trainable, name)
-        if self._trainable and GraphKeys.TRAINABLE_VARIABLES not in collections:
-            collections = list(collections) + [GraphKeys.TRAINABLE_VARIABLES]
-        if dtype is not None:
-            dtype = dtypes.as_dtype(dtype)
         g = ops.get_default_graph()
         # TF builds variables in an init_scope: outer control dependencies do not apply.
         with g.control_dependencies(None), \

@@ -131,12 +131,26 @@ def _run_update(ctx, formula, slot_names, slots, rest, scalar_names, grad_index)
     return _compute_update(ctx, formula, slots, rest, grad)
 
 
+def _slot_cells(ctx, slot_names, inputs, resource):
+    """``(cells, values)`` of an update's variable and slots: ``inputs`` are their RefCells (a
+    FailedPreconditionError names an uninitialized one) or, with ``resource``, their handles (whose
+    variables must hold the op's dtype)."""
+    if not resource:
+        return inputs, [c.read() for c in inputs]
+    cells = [_resource_cell(ctx, h) for h in inputs]
+    values = [c.value for c in cells]
+    dtype = ctx.attrs["T"].as_numpy_dtype
+    for name, value in zip(slot_names, values):
+        if value.dtype != dtype:
+            raise ctx.error(f"{name} has dtype {value.dtype.name}, the op expects {np.dtype(dtype).name}")
+    return cells, values
+
+
 def _ref_kernel(formula, slot_names, scalar_names, grad_index):
     n = len(slot_names)
 
     def kernel(ctx, *args):
-        cells = args[:n]
-        slots = [c.read() for c in cells]  # FailedPreconditionError naming an uninitialized slot
+        cells, slots = _slot_cells(ctx, slot_names, args[:n], False)
         new = _run_update(ctx, formula, slot_names, slots, args[n:], scalar_names, grad_index)
         for cell, value in zip(cells, new):
             cell.assign(value)
@@ -160,12 +174,7 @@ def _resource_kernel(formula, slot_names, scalar_names, grad_index):
     n = len(slot_names)
 
     def kernel(ctx, *args):
-        cells = [_resource_cell(ctx, h) for h in args[:n]]
-        slots = [c.value for c in cells]
-        dtype = ctx.attrs["T"].as_numpy_dtype
-        for name, value in zip(slot_names, slots):
-            if value.dtype != dtype:
-                raise ctx.error(f"{name} has dtype {value.dtype.name}, the op expects {np.dtype(dtype).name}")
+        cells, slots = _slot_cells(ctx, slot_names, args[:n], True)
         new = _run_update(ctx, formula, slot_names, slots, args[n:], scalar_names, grad_index)
         for cell, value in zip(cells, new):
             cell.assign(value)
@@ -244,17 +253,7 @@ def grouped_update_kernel(op_type, member_contexts):
         scalars.pop(grad_index)
         for j, mctx in enumerate(members):
             base = j * per_member
-            if resource:
-                cells = [_resource_cell(mctx, h) for h in args[base:base + n_slots]]
-                values = [c.value for c in cells]
-                dtype = mctx.attrs["T"].as_numpy_dtype
-                for name, value in zip(slot_names, values):
-                    if value.dtype != dtype:
-                        raise mctx.error(f"{name} has dtype {value.dtype.name}, the op expects "
-                                         f"{np.dtype(dtype).name}")
-            else:
-                cells = args[base:base + n_slots]
-                values = [c.read() for c in cells]
+            cells, values = _slot_cells(mctx, slot_names, args[base:base + n_slots], resource)
             grad = args[base + grad_at]
             if isinstance(grad, RefCell):
                 grad = grad.read()

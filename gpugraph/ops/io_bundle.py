@@ -210,7 +210,7 @@ def write_bundle(prefix, names, values):
         flats = [arr.reshape(-1).view(np.uint8) for _, _, arr, _ in prepared]
         for flat, (_, _, _, off) in zip(flats, prepared):
             for start in range(0, flat.size, _CHUNK):
-                writes.append(pool.submit(_pwrite_all, fd, flat[start:start + _CHUNK], off + start, True))
+                writes.append(pool.submit(_pwrite_all, fd, flat[start:start + _CHUNK], off + start))
         # Checksums after the writes in the queue: they use the CPU while the disk catches up, and
         # the fsync below waits for the disk, not for them.
         crcs = [pool.submit(crc_of_array, flat) for flat in flats]
@@ -249,13 +249,13 @@ def write_bundle(prefix, names, values):
         flush_later([data_path, index_path, directory or "."])
 
 
-def _pwrite_all(fd, buf, offset, start_writeback):
+def _pwrite_all(fd, buf, offset):
+    """Writes all of ``buf`` at ``offset``, then starts its writeback."""
     view = memoryview(buf)
     done = 0
     while done < len(view):
         done += os.pwrite(fd, view[done:], offset + done)
-    if start_writeback:
-        _start_writeback(fd, offset, done)
+    _start_writeback(fd, offset, done)
 
 
 def _load_sync_file_range():

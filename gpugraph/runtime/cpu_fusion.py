@@ -48,9 +48,10 @@ def fuse_epilogues(steps_spec, fetch_slots, state, device_kind="CPU"):
         producer, bias_add = steps_spec[i], steps_spec[i + 1]
         activation = steps_spec[i + 2] if chain == 3 else None
         last = activation or bias_add
-        kernel = _fused_kernel(producer[1], len(producer[2]), bias_add, activation)
-        ins = tuple(producer[2]) + (bias_add[2][1],)
         from gpugraph.runtime.plan import KernelContext
+        kernel = _fused_kernel(producer[1], len(producer[2]), bias_add[1],
+                               KernelContext(bias_add[0], state, device_kind), activation is not None)
+        ins = tuple(producer[2]) + (bias_add[2][1],)
         out.append((last[0], kernel, ins, last[3], KernelContext(producer[0], state, device_kind), True))
         i += chain
     return out
@@ -80,10 +81,9 @@ def _chain(steps_spec, i, only_read_by_next):
     return 2
 
 
-def _fused_kernel(producer_kernel, n_inputs, bias_add, activation):
-    bias_op, bias_kernel = bias_add[0], bias_add[1]
-    bias_ctx = []  # the BiasAdd's own context, for its checks and errors (made on first use)
-
+def _fused_kernel(producer_kernel, n_inputs, bias_kernel, bias_ctx, relu):
+    """The producer's kernel, then BiasAdd (in place where the output is the producer's own fresh
+    array and the shapes fit; else BiasAdd's kernel with its checks and errors), then Relu."""
     def kernel(ctx, *args):  # ctx: the producer's
         y = producer_kernel(ctx, *args[:n_inputs])
         bias = args[n_inputs]
@@ -91,11 +91,8 @@ def _fused_kernel(producer_kernel, n_inputs, bias_add, activation):
                 and y.ndim >= 2 and bias.ndim == 1 and bias.shape[0] == y.shape[-1] and bias.dtype == y.dtype):
             np.add(y, bias, out=y)  # BiasAdd's np.add(value, bias), on the output just computed
         else:
-            if not bias_ctx:
-                from gpugraph.runtime.plan import KernelContext
-                bias_ctx.append(KernelContext(bias_op, ctx.state, ctx.device))
-            y = bias_kernel(bias_ctx[0], y, bias)
-        if activation is not None:
+            y = bias_kernel(bias_ctx, y, bias)
+        if relu:
             np.maximum(y, y.dtype.type(0), out=y)  # Relu's np.maximum(x, 0)
         return y
     return kernel

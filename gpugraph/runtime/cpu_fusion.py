@@ -16,16 +16,23 @@ import os
 
 import numpy as np
 
-ENV_VAR = "GPUGRAPH_FUSION"  # the same switch as the GPU plans' elementwise fusion
+ENV_VAR = "GPUGRAPH_FUSION"  # the one switch for this pass and the GPU plans' elementwise fusion
+_OFF = ("0", "false", "off", "no")
 PRODUCERS = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul"})
 ACTIVATIONS = frozenset({"Relu"})
 _DTYPES = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
 
 
+def enabled():
+    """Whether plans fuse (here and in GPU plans): yes unless ``GPUGRAPH_FUSION`` is
+    0/false/off/no."""
+    return os.environ.get(ENV_VAR, "1").strip().lower() not in _OFF
+
+
 def fuse_epilogues(steps_spec, fetch_slots, state, device_kind="CPU"):
     """``steps_spec`` (``(op, kernel, ins, outs, ctx, single_output)``, plan order) with each
     producer → BiasAdd [→ Relu] run of consecutive steps replaced by one step."""
-    if os.environ.get(ENV_VAR, "1") == "0":
+    if not enabled():
         return steps_spec
     readers = {}
     for spec in steps_spec:

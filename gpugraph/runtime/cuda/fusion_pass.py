@@ -35,7 +35,6 @@ Example:
 
 import logging
 import math
-import os
 
 import numpy as np
 
@@ -43,6 +42,7 @@ from gpugraph import errors
 from gpugraph.framework import dtypes
 from gpugraph.runtime.cuda import fusion, kernel_loader
 from gpugraph.runtime.cuda import graphs as cuda_graphs
+from gpugraph.runtime.cpu_fusion import enabled  # the one GPUGRAPH_FUSION switch
 from gpugraph.runtime.plan import KernelContext
 
 logger = logging.getLogger("gpugraph")
@@ -50,15 +50,10 @@ logger = logging.getLogger("gpugraph")
 # Float dtypes both the generated kernels and CuPy arrays support (CuPy has no bfloat16).
 FUSIBLE_DTYPES = {dtypes.float16: "float16", dtypes.float32: "float32", dtypes.float64: "float64"}
 
-_OFF = ("0", "false", "off", "no")
 _SHAPE_CACHE_LIMIT = 64  # distinct input-shape signatures remembered per fused step
 _UNSEEN = object()
 _NO_KERNELS = object()
 
-
-def enabled():
-    """Whether plans fuse elementwise chains: yes unless ``GPUGRAPH_FUSION`` is 0/false/off/no."""
-    return os.environ.get("GPUGRAPH_FUSION", "1").strip().lower() not in _OFF
 
 
 class FusedGroup:

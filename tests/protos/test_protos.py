@@ -44,10 +44,12 @@ from tensorflow.core.protobuf import (  # noqa: F401
     config_pb2 as tf_config_pb2,
     control_flow_pb2 as tf_control_flow_pb2,
     meta_graph_pb2 as tf_meta_graph_pb2,
+    rewriter_config_pb2 as tf_rewriter_config_pb2,
     saved_model_pb2 as tf_saved_model_pb2,
     saver_pb2 as tf_saver_pb2,
     struct_pb2 as tf_struct_pb2,
     tensor_bundle_pb2 as tf_tensor_bundle_pb2,
+    verifier_config_pb2 as tf_verifier_config_pb2,
 )
 from tensorflow.python.training import checkpoint_state_pb2 as tf_checkpoint_state_pb2  # noqa: F401
 
@@ -77,6 +79,8 @@ MODULES = {
     "checkpoint_state": tf_checkpoint_state_pb2,
     "control_flow": tf_control_flow_pb2,
     "config": tf_config_pb2,
+    "rewriter_config": tf_rewriter_config_pb2,
+    "verifier_config": tf_verifier_config_pb2,
 }
 
 # TensorFlow fields we deliberately do not model (deep sub-messages gpugraph
@@ -87,7 +91,6 @@ OMITTED_FIELDS = {
     "ConfigProto.rpc_options",
     "ConfigProto.cluster_def",
     "ConfigProto.Experimental.coordination_config",
-    "GraphOptions.rewrite_options",
     "RunOptions.debug_options",
     "RunMetadata.step_stats",
     "RunMetadata.cost_graph",
@@ -353,7 +356,7 @@ def test_unmodelled_tensorflow_fields_survive_read_modify_write():
     tf_meta.graph_def.node.add(name="v", op="VariableV2")
     tf_meta.object_graph_def.nodes.add().children.add(node_id=1, local_name="x")
     tf_cfg = tf_config_pb2.ConfigProto(allow_soft_placement=True)
-    tf_cfg.graph_options.rewrite_options.constant_folding = 2
+    tf_cfg.cluster_def.job.add(name="worker").tasks[1] = "host:2222"
     tf_cfg.rpc_options.use_rpc_for_inprocess_master = True
 
     from gpugraph.protos import config_pb2, meta_graph_pb2
@@ -367,7 +370,7 @@ def test_unmodelled_tensorflow_fields_survive_read_modify_write():
     cfg = config_pb2.ConfigProto.FromString(tf_cfg.SerializeToString())
     cfg.log_device_placement = True
     back_cfg = tf_config_pb2.ConfigProto.FromString(cfg.SerializeToString())
-    assert back_cfg.graph_options.rewrite_options.constant_folding == 2
+    assert back_cfg.cluster_def == tf_cfg.cluster_def
     assert back_cfg.rpc_options.use_rpc_for_inprocess_master
     assert back_cfg.allow_soft_placement and back_cfg.log_device_placement
 

@@ -26,7 +26,7 @@ import pytest
 
 import gpugraph as gg
 from conftest import register_target
-from gpugraph.runtime import devices
+from gpugraph.runtime import devices, rewrites
 from gpugraph.runtime.cuda import graphs
 from test_session_run import CASES, _dense, build_mlp
 
@@ -211,7 +211,7 @@ def _towers_session(placement):
 
 @pytest.fixture
 def no_cuda_graphs(monkeypatch):
-    monkeypatch.setenv(graphs.ENV_VAR, "0")  # read when a plan is compiled, i.e. on the first run
+    monkeypatch.setenv(rewrites.CUDA_GRAPHS_ENV, "0")  # read when a plan is compiled, i.e. on the first run
 
 
 def test_mlp_towers_gpugraph(benchmark, no_cuda_graphs):

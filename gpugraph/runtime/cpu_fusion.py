@@ -6,34 +6,23 @@ else and the tensors are float32/float64 in NHWC, they become one step that adds
 clamps in place on the convolution's freshly computed output: two passes and two allocations of
 the activation tensor saved, with the same NumPy operations in the same order (bitwise the same
 results). Shapes that do not fit at run time go through the original BiasAdd kernel, with its
-checks and errors.
+checks and errors. ``remapping`` in the session's ``RewriterConfig`` or ``GPUGRAPH_FUSION=0``
+turns it off (:mod:`gpugraph.runtime.rewrites`).
 
 Example:
     >>> steps = fuse_epilogues(steps, fetch_slots, state)   # doctest: +SKIP
 """
 
-import os
-
 import numpy as np
 
-ENV_VAR = "GPUGRAPH_FUSION"  # the one switch for this pass and the GPU plans' elementwise fusion
-_OFF = ("0", "false", "off", "no")
 PRODUCERS = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul"})
 ACTIVATIONS = frozenset({"Relu"})
 _DTYPES = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
 
 
-def enabled():
-    """Whether plans fuse (here and in GPU plans): yes unless ``GPUGRAPH_FUSION`` is
-    0/false/off/no."""
-    return os.environ.get(ENV_VAR, "1").strip().lower() not in _OFF
-
-
 def fuse_epilogues(steps_spec, fetch_slots, state, device_kind="CPU"):
     """``steps_spec`` (``(op, kernel, ins, outs, ctx, single_output)``, plan order) with each
     producer → BiasAdd [→ Relu] run of consecutive steps replaced by one step."""
-    if not enabled():
-        return steps_spec
     readers = {}
     for spec in steps_spec:
         for slot in spec[2]:

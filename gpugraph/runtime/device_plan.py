@@ -27,6 +27,7 @@ from gpugraph.ops import state_ops
 from gpugraph.runtime import placement as placement_lib
 from gpugraph.runtime.cuda import fusion_pass
 from gpugraph.runtime.cuda import graphs as cuda_graphs
+from gpugraph.runtime.rewrites import PlanRewrites
 from gpugraph.runtime.plan import (_ALIAS_OPS, KernelContext, _const_value, finish_plan,
                                    unread_pure_steps_kept)
 from gpugraph.runtime.state import RefCell, ResourceHandle, freeze
@@ -46,15 +47,17 @@ class DevicePlacement:
         return self.backend.context(device, self.gpu_options)
 
 
-def compile_device_plan(order, fetches, feeds, state, dp, targets=()):
-    """Builds the plan for ``order`` (the pruned ops, dependencies first) from ``dp``'s placement."""
-    return _Compiler(state, dp).compile(order, fetches, feeds, targets)
+def compile_device_plan(order, fetches, feeds, state, dp, targets=(), rewrites=None):
+    """Builds the plan for ``order`` (the pruned ops, dependencies first) from ``dp``'s placement,
+    with ``rewrites`` (a :class:`gpugraph.runtime.rewrites.PlanRewrites`; default: all on)."""
+    return _Compiler(state, dp, rewrites or PlanRewrites()).compile(order, fetches, feeds, targets)
 
 
 class _Compiler:
-    def __init__(self, state, dp):
+    def __init__(self, state, dp, rewrites):
         self.state = state
         self.dp = dp
+        self.rewrites = rewrites
         self.backend = dp.backend
         self.host = dp.placer.inventory.cpu
         self.slot_of = {}
@@ -136,7 +139,7 @@ class _Compiler:
             self.slot_of[t] = self.new_slot(host)
             feed_slots.append(self.slot_of[t])
         placer = self.dp.placer
-        fusion = fusion_pass.FusionPass(self, order, fetches, feeds)
+        fusion = fusion_pass.FusionPass(self, order, fetches, feeds, enabled=self.rewrites.fusion)
         for op in order:
             if op.type == "Placeholder":
                 if op.outputs[0] not in fed:
@@ -174,14 +177,15 @@ class _Compiler:
             self.steps.append((last, self.backend.sync_step, (), (), dctx, False))
             self.notes.append(f"(waiting for {dctx.device.short_name})")
             self.info.append(cuda_graphs.StepInfo(cuda_graphs.SYNC, dctx))
-        kept = unread_pure_steps_kept(self.steps, fetch_slots, targets)
-        self.steps = [self.steps[i] for i in kept]
-        self.notes = [self.notes[i] for i in kept]
-        self.info = [self.info[i] for i in kept]
+        if self.rewrites.dead_steps:
+            kept = unread_pure_steps_kept(self.steps, fetch_slots, targets)
+            self.steps = [self.steps[i] for i in kept]
+            self.notes = [self.notes[i] for i in kept]
+            self.info = [self.info[i] for i in kept]
         plan = finish_plan(self.steps, len(self.home), self.initial, feed_slots, fetch_slots, self.state)
         plan.step_notes = self.notes
         plan.fused_groups = tuple(fusion.groups)
-        if self.used:
+        if self.used and self.rewrites.cuda_graphs:
             plan = cuda_graphs.make_plan(plan, self.info, self.backend)
         return plan
 

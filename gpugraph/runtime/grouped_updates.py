@@ -10,21 +10,17 @@ at once, bitwise identical to the ungrouped updates.
 Grouping moves the earlier members of a family to the position of the last one, which is what the
 plan could have done anyway when nothing orders them: it is done only when no step in between
 depends on an earlier member (data or control edge) or touches one of the members' variables, and
-when no variable is updated twice. Anything else stays as it was.
+when no variable is updated twice. Anything else stays as it was. ``GPUGRAPH_GROUPED_UPDATES=0``
+or ``disable_meta_optimizer`` keeps one step per update (:mod:`gpugraph.runtime.rewrites`).
 
 Example:
     >>> steps = group_updates(steps, state)        # doctest: +SKIP
 """
 
-import os
-
 import numpy as np
 
 from gpugraph.framework import dtypes
 from gpugraph.ops import training_ops
-
-# GPUGRAPH_GROUPED_UPDATES=0 keeps one step per update (e.g. to profile single updates).
-ENABLED_ENV = "GPUGRAPH_GROUPED_UPDATES"
 
 
 def _attrs_key(op):
@@ -97,8 +93,6 @@ def group_updates(steps_spec, order, constants, state, device_kind="CPU"):
     each groupable family of two or more updates replaced by one grouped step. ``order`` is every
     op of the plan (steps and the ops that became constants, aliases or nothing), dependencies
     first; ``constants`` the plan's preloaded values by slot."""
-    if os.environ.get(ENABLED_ENV, "1") == "0":
-        return steps_spec
     from gpugraph.runtime.plan import KernelContext
     families = {}
     value_key = _ValueKeys(steps_spec, constants)

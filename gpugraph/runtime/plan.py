@@ -211,13 +211,18 @@ def _needed_ops(fetch_tensors, target_ops, fed):
     return order
 
 
-def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU", placement=None):
+def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU", placement=None, rewrites=None):
     """Builds a :class:`Plan`. ``fetches``/``feeds`` are Tensors, ``targets`` Operations.
 
     ``placement`` (a :class:`gpugraph.runtime.device_plan.DevicePlacement`) is given on hosts with a
     GPU: steps then run on their op's device, with explicit copy steps at device boundaries. Without
-    it every step runs on ``device_kind`` kernels (the NumPy path).
+    it every step runs on ``device_kind`` kernels (the NumPy path). ``rewrites``: the
+    :class:`gpugraph.runtime.rewrites.PlanRewrites` to apply (default: all those the environment
+    allows).
     """
+    from gpugraph.runtime.rewrites import PlanRewrites
+    if rewrites is None:
+        rewrites = PlanRewrites.from_config(None)
     fed = set(feeds)
     # v1 control flow (Switch/Merge, while-loop frames) needs the dataflow executor; it runs on the CPU.
     from gpugraph.runtime import control_flow_executor
@@ -227,7 +232,7 @@ def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU", place
     order = _needed_ops(fetches, targets, fed)
     if placement is not None:
         from gpugraph.runtime import device_plan
-        plan = device_plan.compile_device_plan(order, fetches, feeds, state, placement, targets)
+        plan = device_plan.compile_device_plan(order, fetches, feeds, state, placement, targets, rewrites)
         plan.placed_ops = order
         return plan
     slot_of = {}
@@ -299,11 +304,14 @@ def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU", place
         fetch_slots.append(slot_of[t])
     steps_spec = [(op, kernel, ins, outs, None, len(op.outputs) == 1)
                   for op, kernel, ins, outs in steps_spec]
-    from gpugraph.runtime.grouped_updates import group_updates
-    steps_spec = group_updates(steps_spec, order, initial_values, state, device_kind)
-    steps_spec = [steps_spec[i] for i in unread_pure_steps_kept(steps_spec, fetch_slots, targets)]
-    from gpugraph.runtime.cpu_fusion import fuse_epilogues
-    steps_spec = fuse_epilogues(steps_spec, fetch_slots, state, device_kind)
+    if rewrites.grouped_updates:
+        from gpugraph.runtime.grouped_updates import group_updates
+        steps_spec = group_updates(steps_spec, order, initial_values, state, device_kind)
+    if rewrites.dead_steps:
+        steps_spec = [steps_spec[i] for i in unread_pure_steps_kept(steps_spec, fetch_slots, targets)]
+    if rewrites.fusion:
+        from gpugraph.runtime.cpu_fusion import fuse_epilogues
+        steps_spec = fuse_epilogues(steps_spec, fetch_slots, state, device_kind)
     plan = finish_plan(steps_spec, n_slots, initial_values, feed_slots, fetch_slots, state, device_kind)
     plan.placed_ops = order
     return plan

@@ -20,6 +20,7 @@ from gpugraph.framework import dtypes, ops
 from gpugraph.runtime import devices, host_memory
 from gpugraph.runtime import placement as placement_lib
 from gpugraph.runtime import plan as plan_lib
+from gpugraph.runtime.rewrites import PlanRewrites
 from gpugraph.runtime.state import SessionState
 
 
@@ -362,7 +363,8 @@ class BaseSession:
                     return plan
                 self._place()
                 plan = plan_lib.compile_plan(self._graph, list(fetch_tensors), list(feed_tensors),
-                                             list(targets), self._state, placement=self._device_placement)
+                                             list(targets), self._state, placement=self._device_placement,
+                                             rewrites=PlanRewrites.from_config(self._config))
                 plan.graph_version = self._graph._mutation_version
                 self._plans[key] = plan
                 if self._config is not None and getattr(self._config, "log_device_placement", False):

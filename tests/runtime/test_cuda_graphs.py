@@ -16,7 +16,7 @@ import pytest
 
 import gpugraph as gg
 from gpugraph.framework.op_builder import apply_op
-from gpugraph.runtime import device_plan, devices
+from gpugraph.runtime import device_plan, devices, rewrites
 from gpugraph.runtime.cuda import emulation, graphs
 from gpugraph.runtime.cuda.emulation import CUDARuntimeError, EmulatedGraphError, xp
 
@@ -25,7 +25,7 @@ BACKENDS = ["emulated", pytest.param("cupy", marks=pytest.mark.gpu)]
 
 @pytest.fixture(autouse=True)
 def fresh(monkeypatch):
-    monkeypatch.delenv(graphs.ENV_VAR, raising=False)
+    monkeypatch.delenv(rewrites.CUDA_GRAPHS_ENV, raising=False)
     gg.reset_default_graph()
     emulation.stats.clear()
     yield
@@ -237,7 +237,7 @@ def test_step_that_copies_from_the_host_falls_back(backend, caplog, monkeypatch)
 
 
 def test_env_switch_turns_cuda_graphs_off(monkeypatch):
-    monkeypatch.setenv(graphs.ENV_VAR, "0")
+    monkeypatch.setenv(rewrites.CUDA_GRAPHS_ENV, "0")
     x, probs, weights = _mlp()
     with devices.simulated(num_gpus=1), gg.Session() as sess:
         sess.run(gg.global_variables_initializer())

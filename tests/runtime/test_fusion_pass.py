@@ -17,6 +17,7 @@ import pytest
 import gpugraph as gg
 from gpugraph import errors
 from gpugraph.framework.tensor_shape import TensorShape
+from gpugraph.protos import rewriter_config_pb2
 from gpugraph.runtime import cuda, devices
 from gpugraph.runtime.cuda import cpu_emulation, fusion_pass
 from gpugraph.runtime.cuda.emulation import EmulatedBackend
@@ -354,6 +355,18 @@ def test_gpugraph_fusion_0_turns_it_off(gpus, emulator, monkeypatch):
     out, plan = run(g, y, feed)
     assert groups(plan) == [] and fused_launches(emulator) == 0
     close(out, on_cpu(g, y, feed))
+
+
+def test_remapping_off_in_the_sessions_config_turns_it_off(gpus, emulator):
+    g, x, y = _chain()
+    feed = {x: normal((4, 9))}
+    config = gg.ConfigProto()
+    config.graph_options.rewrite_options.remapping = rewriter_config_pb2.RewriterConfig.OFF
+    out, plan = run(g, y, feed, config=config)
+    assert groups(plan) == [] and fused_launches(emulator) == 0
+    close(out, on_cpu(g, y, feed))
+    _, plan = run(g, y, feed, config=gg.ConfigProto())  # the same graph, default config: fused
+    assert len(plan.fused_groups) == 1
 
 
 def test_a_backend_without_custom_kernels_does_not_fuse(monkeypatch):

@@ -15,7 +15,8 @@ after the other instead — same values, same errors, naming the original node.
 
 The generated kernel is built at plan compile time (NVRTC on a GPU, the C++ CPU build in the
 emulated backend). When the backend offers no custom kernels (the emulated backend without its
-kernel emulator) nothing is fused. ``GPUGRAPH_FUSION=0`` in the environment turns fusion off.
+kernel emulator) nothing is fused. ``remapping`` in the session's ``RewriterConfig`` or
+``GPUGRAPH_FUSION=0`` turns fusion off (:mod:`gpugraph.runtime.rewrites`).
 
 Every fused step is recorded as a :class:`FusedGroup` in ``plan.fused_groups``;
 ``ConfigProto(log_device_placement=True)`` prints them when the plan is compiled.
@@ -42,7 +43,6 @@ from gpugraph import errors
 from gpugraph.framework import dtypes
 from gpugraph.runtime.cuda import fusion, kernel_loader
 from gpugraph.runtime.cuda import graphs as cuda_graphs
-from gpugraph.runtime.cpu_fusion import enabled  # the one GPUGRAPH_FUSION switch
 from gpugraph.runtime.plan import KernelContext
 
 logger = logging.getLogger("gpugraph")
@@ -227,11 +227,11 @@ class FusionPass:
     fused step emitted so far.
     """
 
-    def __init__(self, compiler, order, fetches, feeds):
+    def __init__(self, compiler, order, fetches, feeds, enabled=True):
         self._compiler = compiler
         self._planned = {}   # op -> the _PlannedGroup it belongs to
         self.groups = []
-        if not enabled():
+        if not enabled:
             return
         placer = compiler.dp.placer
         no_kernels = set()   # GPUs whose backend gives no custom kernels

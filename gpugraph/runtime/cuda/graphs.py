@@ -34,7 +34,8 @@ thread's steps run on the capture stream, and ``KernelContext.stream`` names it 
 thread's step stream, :meth:`DeviceContext.step_stream`), so custom kernels launched on
 ``ctx.stream`` are captured too.
 
-``GPUGRAPH_CUDA_GRAPHS=0`` (read when a plan is compiled) turns CUDA graphs off. Each graph-capable
+``GPUGRAPH_CUDA_GRAPHS=0`` (read when a plan is compiled, :mod:`gpugraph.runtime.rewrites`) turns
+CUDA graphs off. Each graph-capable
 plan counts what happened in :attr:`CudaGraphPlan.cuda_graphs`; :func:`session_stats` sums a
 session's plans.
 
@@ -48,7 +49,6 @@ Example:
 import collections
 import dataclasses
 import logging
-import os
 import threading
 from typing import Optional
 
@@ -59,7 +59,6 @@ from gpugraph.runtime.plan import Plan, _fetch_value
 
 logger = logging.getLogger("gpugraph")
 
-ENV_VAR = "GPUGRAPH_CUDA_GRAPHS"
 MAX_GRAPHS_PER_PLAN = 4
 _MAX_SIGNATURES_SEEN = 64
 
@@ -92,11 +91,6 @@ class CudaGraphStats:
         for field in dataclasses.fields(self):
             setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
         return self
-
-
-def enabled():
-    """Whether CUDA graphs are on: unless ``GPUGRAPH_CUDA_GRAPHS`` is 0, false, off or no."""
-    return os.environ.get(ENV_VAR, "1").strip().lower() not in ("0", "false", "off", "no")
 
 
 def session_stats(session):
@@ -164,10 +158,9 @@ def _layout(plan, info, backend):
 
 
 def make_plan(plan, info, backend):
-    """``plan`` as a :class:`CudaGraphPlan` when its GPU work can be captured (and CUDA graphs are
-    enabled), else ``plan`` itself. ``info``: a :class:`StepInfo` per step."""
-    if not enabled():
-        return plan
+    """``plan`` as a :class:`CudaGraphPlan` when its GPU work can be captured, else ``plan`` itself.
+    ``info``: a :class:`StepInfo` per step. (Whether CUDA graphs are on is the caller's
+    :class:`~gpugraph.runtime.rewrites.PlanRewrites`.)"""
     layout, why_not = _layout(plan, info, backend)
     if layout is None:
         logger.debug("gpugraph: plan of %d steps is not captured as a CUDA graph: %s", len(plan.steps), why_not)

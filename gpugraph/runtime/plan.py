@@ -280,7 +280,8 @@ def compile_plan(graph, fetches, feeds, targets, state, device_kind="CPU", place
             slot = slot_of[op.outputs[0]] = new_slot()
             initial_values[slot] = kernel(KernelContext(op, state, device_kind))
             continue
-        folded = _fold_constant(op, kernel, slot_of, initial_values, state, device_kind)
+        folded = _fold_constant(op, kernel, slot_of, initial_values, state, device_kind,
+                                rewrites.max_folded_constant_bytes)
         if folded is not None:
             for t, value in zip(op.outputs, folded):
                 slot = slot_of[t] = new_slot()
@@ -329,16 +330,21 @@ def _is_stateful_dtype(dtype):
     return dtype._is_ref_dtype or dtype.base_dtype in (dtypes.resource, dtypes.variant)
 
 
-def _fold_constant(op, kernel, slot_of, initial_values, state, device_kind):
+def _fold_constant(op, kernel, slot_of, initial_values, state, device_kind, max_bytes):
     """The outputs of ``op`` computed now, at compile time, or None when it must run every time.
 
     Folded: stateless ops whose inputs are all constants (the shape arithmetic of gradient graphs,
     scalar hyper-parameter math), and Shape/Size/Rank of tensors whose static shape is fully known
     (feeds are checked against static shapes, and kernels honour them). Ops with control inputs are
-    left alone: folding them would drop the ordering they ask for.
+    left alone: folding them would drop the ordering they ask for. Nor are ops whose outputs take
+    more than ``max_bytes``: a folded value stays in memory as long as the plan, so a large
+    ``zeros``/``ones`` (a variable's or an optimizer slot's initial value) is made when it runs and
+    freed after, as TensorFlow's constant folding leaves such values alone too.
     """
     spec = op.op_spec
     if spec.is_stateful or op._control_inputs or not op.outputs:
+        return None
+    if _static_nbytes(op.outputs) > max_bytes:
         return None
     # Ops on variables (Assign and friends take refs; TF does not mark them stateful) and on
     # resources or variants touch state: never fold them.
@@ -361,7 +367,19 @@ def _fold_constant(op, kernel, slot_of, initial_values, state, device_kind):
     values = [result] if len(op.outputs) == 1 else list(result)
     if len(values) != len(op.outputs) or any(isinstance(v, RefCell) for v in values):
         return None
-    return [freeze(np.asarray(v)) for v in values]
+    values = [np.asarray(v) for v in values]
+    if sum(v.nbytes for v in values) > max_bytes:  # shapes the graph did not know statically
+        return None
+    return [freeze(v) for v in values]
+
+
+def _static_nbytes(tensors):
+    """Bytes of ``tensors`` by their static shapes and dtypes; 0 for those not fully known."""
+    total = 0
+    for t in tensors:
+        if t.shape.is_fully_defined() and t.dtype.base_dtype.is_numpy_compatible:
+            total += t.shape.num_elements() * t.dtype.base_dtype.size
+    return total
 
 
 def finish_plan(steps_spec, n_slots, initial_values, feed_slots, fetch_slots, state, device_kind="CPU"):
@@ -391,9 +409,13 @@ def finish_plan(steps_spec, n_slots, initial_values, feed_slots, fetch_slots, st
         out_spec = outs[0] if single else outs
         steps.append((kernel, ctx, ins, out_spec, tuple(sorted(set(frees)))))
         step_ops.append(op)
+    # Only the pre-loaded values a step reads or a run returns stay with the plan: the inputs of
+    # folded ops (a large Fill's operands, a folded chain's intermediates) are dropped.
+    wanted = set(last_use) | set(fetch_slots)
     initial = [None] * n_slots
     for s, v in initial_values.items():
-        initial[s] = v
+        if s in wanted:
+            initial[s] = v
     return Plan(steps, n_slots, initial, feed_slots, fetch_slots, step_ops)
 
 

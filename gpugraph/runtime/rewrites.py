@@ -19,6 +19,9 @@ rewrite                     RewriterConfig                                 envir
   (:mod:`gpugraph.runtime.grouped_updates`).
 - ``cuda_graphs``: single-GPU plans are captured and replayed (:mod:`gpugraph.runtime.cuda.graphs`).
   Not a graph rewrite, so ``disable_meta_optimizer`` leaves it alone.
+- ``max_folded_constant_bytes``: the largest value a plan computes at compile time and keeps
+  (constant folding); ``graph_options.optimizer_options.max_folded_constant_in_bytes``, 0 meaning
+  TensorFlow's default of 10 MiB.
 
 A rewrite runs unless something turns it off: its toggle set to ``OFF``; a non-empty ``optimizers``
 list that does not name it (TensorFlow then runs only the listed optimizers); ``disable_meta_optimizer``
@@ -44,6 +47,9 @@ GROUPED_UPDATES_ENV = "GPUGRAPH_GROUPED_UPDATES"
 CUDA_GRAPHS_ENV = "GPUGRAPH_CUDA_GRAPHS"
 _OFF_WORDS = ("0", "false", "off", "no")
 _OFF = rewriter_config_pb2.RewriterConfig.OFF
+# Largest value a plan folds at compile time: TensorFlow's constant folding default, and what
+# OptimizerOptions.max_folded_constant_in_bytes = 0 means.
+DEFAULT_MAX_FOLDED_CONSTANT_BYTES = 10 << 20
 
 
 def env_allows(var):
@@ -59,6 +65,7 @@ class PlanRewrites:
     dead_steps: bool = True
     grouped_updates: bool = True
     cuda_graphs: bool = True
+    max_folded_constant_bytes: int = DEFAULT_MAX_FOLDED_CONSTANT_BYTES
 
     @classmethod
     def from_config(cls, config=None):
@@ -78,8 +85,12 @@ class PlanRewrites:
                 return optimizer_name in listed
             return options is None or getattr(options, toggle_field) != _OFF
 
+        max_folded = 0
+        if config is not None and config.HasField("graph_options"):
+            max_folded = config.graph_options.optimizer_options.max_folded_constant_in_bytes
         return cls(
             fusion=wanted("remapping", "remap") and env_allows(FUSION_ENV),
             dead_steps=wanted("dependency_optimization", "dependency"),
             grouped_updates=graph_rewrites and env_allows(GROUPED_UPDATES_ENV),
-            cuda_graphs=env_allows(CUDA_GRAPHS_ENV))
+            cuda_graphs=env_allows(CUDA_GRAPHS_ENV),
+            max_folded_constant_bytes=max_folded if max_folded > 0 else DEFAULT_MAX_FOLDED_CONSTANT_BYTES)

@@ -83,3 +83,46 @@ def test_noops_are_not_steps_but_their_inputs_still_run():
         plan = max(sess._plans.values(), key=lambda p: len(p.step_ops))
         assert sess.run([a, b]) == [2, 4]
     assert "NoOp" not in [op.type for op in plan.step_ops]
+
+
+def _held_bytes(plan):
+    return sum(v.nbytes for v in plan.initial if isinstance(v, np.ndarray))
+
+
+def test_large_values_are_made_when_the_plan_runs_not_kept_with_it():
+    """A variable's or optimizer slot's zeros would otherwise stay in memory as long as the session."""
+    w = tf.get_variable("w", shape=[2000, 1500], initializer=tf.zeros_initializer())  # 12 MB
+    big = tf.reduce_sum(tf.ones([2000, 2000]) * 3.0, name="big")                   # 16 MB
+    train = tf.train.AdamOptimizer().minimize(tf.reduce_sum(w * w))
+    init = tf.global_variables_initializer()
+    with tf.Session() as sess:
+        sess.run(init)
+        assert sess.run(big) == 3.0 * 2000 * 2000
+        sess.run(train)
+        slots = [sess.run(v) for v in tf.global_variables() if "Adam" in v.op.name and v.shape.ndims == 2]
+        held = {name: _held_bytes(plan) for name, plan in
+                [("init", sess._plans[next(k for k in sess._plans if init in k[2])]),
+                 ("big", sess._plans[next(k for k in sess._plans if big in k[0])])]}
+        big_types = [op.type for op in sess._plans[next(k for k in sess._plans if big in k[0])].step_ops]
+    assert len(slots) == 2 and all(s.shape == (2000, 1500) and not s.any() for s in slots)
+    assert held["big"] < 1024 and "Fill" in big_types  # ones(16 MB) is made per run, then freed
+    assert held["init"] < 1024  # w's and both slots' zeros were made by the run, then freed
+
+
+def test_the_folding_limit_follows_max_folded_constant_in_bytes():
+    y = tf.reduce_sum(tf.ones([100, 100]) * 2.0)  # 40 KB values
+    small = tf.ConfigProto(graph_options=tf.GraphOptions(
+        optimizer_options=tf.OptimizerOptions(max_folded_constant_in_bytes=1000)))
+    for config, folded in [(None, True), (small, False)]:
+        with tf.Session(config=config) as sess:
+            assert sess.run(y) == 20000.0
+            assert (_plan(sess).step_ops == []) == folded
+
+
+def test_inputs_of_folded_ops_are_not_kept():
+    big = tf.ones([300, 300], name="ones")          # 360 KB, folded
+    y = tf.reduce_sum(big * 2.0, name="y")          # folded to a scalar
+    z = tf.placeholder(tf.float32, [], name="z") + y
+    with tf.Session() as sess:
+        assert sess.run(z, {"z:0": 1.0}) == 1.0 + 2.0 * 300 * 300
+        assert _held_bytes(_plan(sess)) < 64  # only the folded scalar, not `ones` or `ones * 2`

@@ -1,4 +1,5 @@
-"""``tf.compat.v1.nn.rnn_cell``: BasicRNNCell, BasicLSTMCell, LSTMCell, GRUCell, LSTMStateTuple.
+"""``tf.compat.v1.nn.rnn_cell``: BasicRNNCell, BasicLSTMCell, LSTMCell, GRUCell, MultiRNNCell,
+LSTMStateTuple.
 
 The cells create their variables with TensorFlow 1's names on first call — a cell's variable
 scope is ``<enclosing scope>/<cell name>`` (``rnn/basic_lstm_cell/kernel``, ``.../bias``;
@@ -14,6 +15,7 @@ Example:
 """
 
 import collections
+import logging
 import re
 import types
 
@@ -22,6 +24,8 @@ from gpugraph.framework import dtypes, ops, tensor_shape
 from gpugraph.framework.op_builder import constant_value
 from gpugraph.ops import nest
 from gpugraph.ops import variable_scope as vs
+
+logger = logging.getLogger("gpugraph")
 
 _BIAS_VARIABLE_NAME = "bias"
 _WEIGHTS_VARIABLE_NAME = "kernel"
@@ -418,6 +422,93 @@ class LSTMCell(RNNCell):
         return m, new_state
 
 
+class MultiRNNCell(RNNCell):
+    """Cells stacked in layers: each cell's output is the next one's input; the state is one state
+    per cell (a tuple, or all of them concatenated with ``state_is_tuple=False``).
+
+    Layer ``i``'s variables live under ``cell_<i>/`` of the stack's scope, as in TensorFlow 1
+    (``rnn/multi_rnn_cell/cell_0/basic_lstm_cell/kernel``), so TF checkpoints of stacked RNNs load.
+
+    Example:
+        >>> cell = tf.nn.rnn_cell.MultiRNNCell([tf.nn.rnn_cell.BasicLSTMCell(8) for _ in range(2)])
+        >>> outputs, (layer0, layer1) = tf.nn.dynamic_rnn(cell, inputs, dtype=tf.float32)  # doctest: +SKIP
+    """
+
+    def __init__(self, cells, state_is_tuple=True):
+        super().__init__()
+        if not cells:
+            raise ValueError("Must specify at least one cell for MultiRNNCell.")
+        if not nest.is_nested(cells):
+            raise TypeError(f"cells must be a list or tuple, but saw: {cells}.")
+        for i, cell in enumerate(cells):
+            assert_like_rnncell(f"cells[{i}]", cell)
+        if len({id(cell) for cell in cells}) < len(cells):
+            logger.warning("At least two cells provided to MultiRNNCell are the same object and will "
+                           "share weights.")
+        self._cells = list(cells)
+        self._state_is_tuple = state_is_tuple
+        if not state_is_tuple and any(nest.is_nested(c.state_size) for c in self._cells):
+            raise ValueError("Some cells return tuples of states, but the flag state_is_tuple is not set. "
+                             f"State sizes are: {[c.state_size for c in self._cells]}")
+
+    @property
+    def state_size(self):
+        if self._state_is_tuple:
+            return tuple(cell.state_size for cell in self._cells)
+        return sum(cell.state_size for cell in self._cells)
+
+    @property
+    def output_size(self):
+        return self._cells[-1].output_size
+
+    def zero_state(self, batch_size, dtype):
+        with ops.name_scope(type(self).__name__ + "ZeroState"):
+            if self._state_is_tuple:
+                return tuple(cell.zero_state(batch_size, dtype) for cell in self._cells)
+            return super().zero_state(batch_size, dtype)  # its own name scope inside this one, as in TF
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        return [w for cell in self._cells for w in cell.trainable_weights]
+
+    trainable_variables = trainable_weights
+    weights = trainable_weights
+    variables = trainable_weights
+
+    def __call__(self, inputs, state, scope=None):
+        if not self.built:
+            # TensorFlow 1 names the stack's ops under the name scope of its first call, then the
+            # last part of the enclosing variable scope's name, then its own: in dynamic_rnn,
+            # "rnn/while/" + "rnn/" + "multi_rnn_cell/" + "cell_0/basic_lstm_cell/MatMul".
+            self._first_call_name_scope = ops.get_name_scope()
+        return super().__call__(inputs, state, scope=scope)
+
+    def call(self, inputs, state):
+        if self._state_is_tuple and not nest.is_nested(state):
+            raise ValueError(f"Expected state to be a tuple of length {len(self.state_size)}, but "
+                             f"received: {state}")
+        if self._state_is_tuple and len(state) != len(self._cells):
+            raise ValueError(f"Expected state to be a tuple of length {len(self._cells)} (one per cell), "
+                             f"but received {len(state)} states")
+        position = 0
+        layer_input = inputs
+        new_states = []
+        ops_scope = [self._first_call_name_scope] + self._scope.name.split("/")[-2:]
+        with ops.name_scope("/".join(part for part in ops_scope if part) + "/"):
+            for i, cell in enumerate(self._cells):
+                with vs.variable_scope("cell_%d" % i):
+                    if self._state_is_tuple:
+                        layer_state = state[i]
+                    else:
+                        layer_state = gg.slice(state, [0, position], [-1, cell.state_size])
+                        position += cell.state_size
+                    layer_input, new_state = cell(layer_input, layer_state)
+                    new_states.append(new_state)
+            return layer_input, (tuple(new_states) if self._state_is_tuple else gg.concat(new_states, 1))
+
+
 def _clip_by_value(t, clip_value_min, clip_value_max, name=None):
     """TF's clip_by_value: ``Maximum(Minimum(t, max), min)`` under ``clip_by_value/``."""
     with ops.name_scope(name, "clip_by_value", [t]) as scope:
@@ -434,7 +525,7 @@ def _input_depth(input_shape):
 
 # ``gpugraph.nn.rnn_cell``: the namespace TF1 code reaches the cells through.
 rnn_cell = types.ModuleType("gpugraph.nn.rnn_cell", "TensorFlow 1's RNN cells (tf.compat.v1.nn.rnn_cell).")
-for _cls in (RNNCell, BasicRNNCell, BasicLSTMCell, LSTMCell, GRUCell, LSTMStateTuple):
+for _cls in (RNNCell, BasicRNNCell, BasicLSTMCell, LSTMCell, GRUCell, MultiRNNCell, LSTMStateTuple):
     setattr(rnn_cell, _cls.__name__, _cls)
 
 EXPORTS = {

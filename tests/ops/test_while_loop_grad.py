@@ -58,12 +58,16 @@ def _tensor_array_in_loop():
     return gg.gradients(gg.reduce_sum(ta.stack() * 2.0), [x])
 
 
-def _train_lstm():
+def _train_lstm(stacked=False):
     x = ph("x", np.float32, [None, 4, 3])
     lengths = ph("lengths", np.int32, [None])
     with gg.variable_scope("m", initializer=gg.constant_initializer(0.1)):
-        out, state = gg.nn.dynamic_rnn(gg.nn.rnn_cell.BasicLSTMCell(3), x, sequence_length=lengths, dtype=gg.float32)
-    loss = gg.reduce_mean(gg.square(out)) + gg.reduce_mean(state.c)
+        cell = gg.nn.rnn_cell.BasicLSTMCell(3)
+        if stacked:  # two layers, their states concatenated
+            cell = gg.nn.rnn_cell.MultiRNNCell([gg.nn.rnn_cell.BasicLSTMCell(3, state_is_tuple=False),
+                                                gg.nn.rnn_cell.GRUCell(2)], state_is_tuple=False)
+        out, state = gg.nn.dynamic_rnn(cell, x, sequence_length=lengths, dtype=gg.float32)
+    loss = gg.reduce_mean(gg.square(out)) + gg.reduce_mean(state if stacked else state.c)
     gg.global_variables_initializer()
     train = gg.train.GradientDescentOptimizer(0.5).minimize(loss)
     with gg.control_dependencies([train]):
@@ -82,6 +86,9 @@ CASES = [
     Case("while_gradient_tensor_array", _tensor_array_in_loop, feeds=FEEDS, rtol=1e-5),
     Case("train_dynamic_rnn_two_steps", _train_lstm, init=["init"], runs=2, rtol=1e-5, atol=1e-6,
          feeds={"x": rng.standard_normal((2, 4, 3)).astype(np.float32), "lengths": np.array([4, 2], np.int32)}),
+    Case("train_multi_rnn_cell_two_steps", lambda: _train_lstm(stacked=True), init=["init"], runs=2, rtol=1e-5,
+         atol=1e-6, feeds={"x": rng.standard_normal((2, 4, 3)).astype(np.float32),
+                           "lengths": np.array([3, 4], np.int32)}),
 ]
 
 

@@ -27,7 +27,6 @@ from gpugraph.ops import state_ops
 from gpugraph.runtime import placement as placement_lib
 from gpugraph.runtime.cuda import fusion_pass
 from gpugraph.runtime.cuda import graphs as cuda_graphs
-from gpugraph.runtime.rewrites import PlanRewrites
 from gpugraph.runtime.plan import (_ALIAS_OPS, KernelContext, _const_value, finish_plan,
                                    unread_pure_steps_kept)
 from gpugraph.runtime.state import RefCell, ResourceHandle, freeze
@@ -47,10 +46,10 @@ class DevicePlacement:
         return self.backend.context(device, self.gpu_options)
 
 
-def compile_device_plan(order, fetches, feeds, state, dp, targets=(), rewrites=None):
+def compile_device_plan(order, fetches, feeds, state, dp, targets, rewrites):
     """Builds the plan for ``order`` (the pruned ops, dependencies first) from ``dp``'s placement,
-    with ``rewrites`` (a :class:`gpugraph.runtime.rewrites.PlanRewrites`; default: all on)."""
-    return _Compiler(state, dp, rewrites or PlanRewrites()).compile(order, fetches, feeds, targets)
+    with ``rewrites`` (a :class:`gpugraph.runtime.rewrites.PlanRewrites`)."""
+    return _Compiler(state, dp, rewrites).compile(order, fetches, feeds, targets)
 
 
 class _Compiler:

@@ -105,6 +105,21 @@ def _tensors_in(structure):
 
 
 # -- cond -----------------------------------------------------------------------------------------
+def _build_cond_branch(pred, pivot, branch, fn, fn_name):
+    """Builds ``fn`` in a new CondContext for ``branch`` (1: true, 0: false): ``(context, fn's
+    result, the result as seen outside the branch)``."""
+    context = cfc.CondContext(pred, pivot, branch=branch)
+    try:
+        context.Enter()
+        orig_res, res = context.BuildCondBranch(fn)
+        if orig_res is None:
+            raise ValueError(f"'{fn_name}' must have a return value.")
+        context.ExitResult(res)
+    finally:
+        context.Exit()
+    return context, orig_res, res
+
+
 def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, fn2=None):
     """``true_fn()`` if ``pred`` is true else ``false_fn()`` (``tf.compat.v1.cond``, v1 control flow).
 
@@ -146,24 +161,8 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
         for t in (p_1, p_2, pivot_1, pivot_2, pred):
             g.prevent_fetching(t.op)
 
-        context_t = cfc.CondContext(pred, pivot_1, branch=1)
-        try:
-            context_t.Enter()
-            orig_res_t, res_t = context_t.BuildCondBranch(true_fn)
-            if orig_res_t is None:
-                raise ValueError("'true_fn' must have a return value.")
-            context_t.ExitResult(res_t)
-        finally:
-            context_t.Exit()
-        context_f = cfc.CondContext(pred, pivot_2, branch=0)
-        try:
-            context_f.Enter()
-            orig_res_f, res_f = context_f.BuildCondBranch(false_fn)
-            if orig_res_f is None:
-                raise ValueError("'false_fn' must have a return value.")
-            context_f.ExitResult(res_f)
-        finally:
-            context_f.Exit()
+        context_t, orig_res_t, res_t = _build_cond_branch(pred, pivot_1, 1, true_fn, "true_fn")
+        context_f, orig_res_f, res_f = _build_cond_branch(pred, pivot_2, 0, false_fn, "false_fn")
 
         if not strict:
             orig_res_t = _unpack_if_singleton(orig_res_t)

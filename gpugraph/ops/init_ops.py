@@ -185,46 +185,43 @@ class RandomUniform(Initializer):
                 "dtype": self.dtype.name}
 
 
-class RandomNormal(Initializer):
+class _MeanStddevInitializer(Initializer):
+    """An initializer drawing from ``_sample(shape, mean, stddev, dtype, seed=...)``."""
+
+    _sample = None
+
+    def __init__(self, mean=0.0, stddev=1.0, seed=None, dtype=dtypes.float32):
+        self.mean = mean
+        self.stddev = stddev
+        self.seed = seed
+        self.dtype = _assert_float_dtype(dtypes.as_dtype(dtype))
+
+    def __call__(self, shape, dtype=None, partition_info=None):
+        dtype = self.dtype if dtype is None else dtype
+        return self._sample(shape, self.mean, self.stddev, dtype, seed=self.seed)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed, "dtype": self.dtype.name}
+
+
+class RandomNormal(_MeanStddevInitializer):
     """``tf.compat.v1.random_normal_initializer``: normal with ``mean`` and ``stddev``.
 
     Example:
         >>> init = tf.random_normal_initializer(stddev=0.02, seed=1)
     """
 
-    def __init__(self, mean=0.0, stddev=1.0, seed=None, dtype=dtypes.float32):
-        self.mean = mean
-        self.stddev = stddev
-        self.seed = seed
-        self.dtype = _assert_float_dtype(dtypes.as_dtype(dtype))
-
-    def __call__(self, shape, dtype=None, partition_info=None):
-        dtype = self.dtype if dtype is None else dtype
-        return random_ops.random_normal(shape, self.mean, self.stddev, dtype, seed=self.seed)
-
-    def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed, "dtype": self.dtype.name}
+    _sample = staticmethod(random_ops.random_normal)
 
 
-class TruncatedNormal(Initializer):
+class TruncatedNormal(_MeanStddevInitializer):
     """``tf.compat.v1.truncated_normal_initializer``: normal, redrawn beyond two ``stddev``.
 
     Example:
         >>> init = tf.truncated_normal_initializer(stddev=0.1, seed=1)
     """
 
-    def __init__(self, mean=0.0, stddev=1.0, seed=None, dtype=dtypes.float32):
-        self.mean = mean
-        self.stddev = stddev
-        self.seed = seed
-        self.dtype = _assert_float_dtype(dtypes.as_dtype(dtype))
-
-    def __call__(self, shape, dtype=None, partition_info=None):
-        dtype = self.dtype if dtype is None else dtype
-        return random_ops.truncated_normal(shape, self.mean, self.stddev, dtype, seed=self.seed)
-
-    def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed, "dtype": self.dtype.name}
+    _sample = staticmethod(random_ops.truncated_normal)
 
 
 class UniformUnitScaling(Initializer):
